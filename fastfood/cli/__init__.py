@@ -1,0 +1,91 @@
+"""The `fastfood` command: a click group whose subcommands live one per file.
+
+Commands stay thin (parse, build config, call the library) and import TensorFlow or DALI
+only inside their bodies, so `fastfood --help` never pays for them. Every FastfoodError
+becomes one line on stderr and exit code 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from fastfood.errors import FastfoodError
+
+COMMANDS = {
+    "sample-data": "fastfood.cli.sample_data:sample_data",
+    "train": "fastfood.cli.train:train",
+    "predict": "fastfood.cli.predict:predict",
+    "evaluate": "fastfood.cli.evaluate:evaluate",
+    "export": "fastfood.cli.export:export",
+    "bench": "fastfood.cli.bench:bench",
+}
+
+HELP = {
+    "sample-data": "Write the built-in synthetic sample dataset (Food-101 layout).",
+    "train": "Fine-tune VGG19 on a dataset.",
+    "predict": "Classify images with a trained run.",
+    "evaluate": "Top-1/top-5 and per-class accuracy of a run on a split.",
+    "export": "Export a run as a SavedModel that takes encoded image bytes.",
+    "bench": "Measure loaders and training speed on this machine.",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        module = __import__(module_name, fromlist=[attr])
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # From the table above, so the group's --help imports no command module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, HELP[name]) for name in COMMANDS])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="fastfood")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """fastfood: fine-tune an ImageNet VGG19 on your photos, fast."""
+    ctx.obj = {"debug": debug}
+    # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the group, turn FastfoodError into exit code 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="fastfood", standalone_mode=False)
+    except FastfoodError as err:
+        if debug:
+            raise
+        click.echo(f"fastfood: error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("fastfood: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+
+
+def not_built(name: str) -> None:
+    """Placeholder body for commands that are not implemented yet: says so, exits 3."""
+    click.echo(f"fastfood: '{name}' is not built yet", err=True)
+    sys.exit(3)

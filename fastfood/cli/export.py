@@ -1,0 +1,12 @@
+"""`fastfood export` (not built yet)."""
+
+import click
+
+from fastfood.cli import not_built
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def export(args: tuple[str, ...]) -> None:
+    """Not built yet."""
+    not_built("export")
