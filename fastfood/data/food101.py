@@ -1,0 +1,88 @@
+"""The Food-101 layout: meta/classes.txt, meta/train.txt, meta/test.txt (+ labels.txt).
+
+Lines of train.txt/test.txt are `class/image_id`; the image is images/class/image_id.jpg.
+test.txt is the validation split, as in the paper and the original seed project.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastfood.data.safety import RootGuard, bad_class_name, bad_relpath, read_lines
+from fastfood.data.spec import DatasetSpec, Split
+from fastfood.errors import FastfoodError
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+
+def is_food101(root: Path) -> bool:
+    return (root / "meta" / "classes.txt").is_file()
+
+
+def load_food101(root: Path) -> DatasetSpec:
+    """Parse and check the meta files; every listed image must exist inside root."""
+    meta = root / "meta"
+    classes = _read_classes(meta / "classes.txt")
+    display = _read_display_names(meta / "labels.txt", len(classes))
+    guard = RootGuard(root)
+    index = {name: i for i, name in enumerate(classes)}
+    train = _read_split(meta / "train.txt", root, index, guard)
+    val = _read_split(meta / "test.txt", root, index, guard)
+    present = set(train.labels)
+    missing = [c for c, i in index.items() if i not in present]
+    if missing:
+        raise FastfoodError(
+            f"{meta / 'train.txt'}: class {missing[0]!r} has no images"
+            + (f" (and {len(missing) - 1} more classes)" if len(missing) > 1 else "")
+        )
+    return DatasetSpec(str(root), "food101", classes, display or classes, train, val)
+
+
+def _read_classes(path: Path) -> tuple[str, ...]:
+    seen: dict[str, int] = {}
+    for n, name in read_lines(path):
+        why = bad_class_name(name)
+        if why:
+            raise FastfoodError(f"{path}:{n}: {why}")
+        if name in seen:
+            raise FastfoodError(f"{path}:{n}: class {name!r} repeats line {seen[name]}")
+        seen[name] = n
+    if len(seen) < 2:
+        raise FastfoodError(f"{path}: needs at least two classes, found {len(seen)}")
+    return tuple(seen)
+
+
+def _read_display_names(path: Path, num_classes: int) -> tuple[str, ...] | None:
+    if not path.exists():
+        return None
+    names = tuple(text for _, text in read_lines(path))
+    if len(names) != num_classes:
+        raise FastfoodError(
+            f"{path}: has {len(names)} names but classes.txt has {num_classes} classes"
+        )
+    return names
+
+
+def _read_split(path: Path, root: Path, index: dict[str, int], guard: RootGuard) -> Split:
+    images = os.path.join(str(root), "images")
+    files: list[str] = []
+    labels: list[int] = []
+    for n, rel in read_lines(path):
+        cls, sep, image_id = rel.partition("/")
+        if not sep or not image_id or not cls:
+            raise FastfoodError(f"{path}:{n}: expected 'class/image_id', got {rel!r}")
+        why = bad_relpath(rel)
+        if why:
+            raise FastfoodError(f"{path}:{n}: {rel!r}: {why}")
+        if cls not in index:
+            raise FastfoodError(f"{path}:{n}: unknown class {cls!r} (not in classes.txt)")
+        file = os.path.join(images, rel + ".jpg")
+        if rel.lower().endswith(IMAGE_EXTS) and guard.problem(file) == "not found":
+            file = os.path.join(images, rel)  # tolerate ids written with their extension
+        why = guard.problem(file)
+        if why:
+            raise FastfoodError(f"{path}:{n}: image {file} {why}")
+        files.append(file)
+        labels.append(index[cls])
+    return Split(tuple(files), tuple(labels))
