@@ -1,0 +1,162 @@
+"""The training step and the evaluation step: pure computation that returns logs.
+
+Nothing here prints, saves or reads the clock. Each step runs on every replica through
+`strategy.run`; per-replica values are arranged so that summing them across replicas gives
+the global value (the cross-entropy is averaged over the GLOBAL batch, the L2 term is split
+evenly between replicas), which makes N replicas compute the same update as one device
+with the same global batch.
+
+Under mixed_float16 the optimizer is a keras LossScaleOptimizer: the loss is multiplied by
+the dynamic scale before differentiation and `apply` unscales the gradients, skipping the
+update (and halving the scale) when they overflow. bfloat16 has float32's range and needs
+no scaling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+LossFn = Callable[[Any], Any]  # model -> scalar L2 penalty (already times weight decay)
+
+SUM_KEYS = ("loss", "xent", "l2", "top1")
+
+
+def _default_l2(weight_decay: float) -> LossFn:
+    from fastfood.model import l2_loss
+
+    return lambda model: l2_loss(model, weight_decay)
+
+
+def make_optimizer(learning_rate: Any, momentum: float, *, loss_scale: bool) -> Any:
+    """SGD with momentum (the seed's optimizer), wrapped for dynamic loss scaling under fp16.
+
+    Create it inside the strategy's scope and build it on all trainable variables.
+    """
+    import keras
+
+    opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    return keras.optimizers.LossScaleOptimizer(opt) if loss_scale else opt
+
+
+def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: int,
+                    weight_decay: float, variables: list | None = None,
+                    jit_compile: bool = False, l2_fn: LossFn | None = None) -> Callable:
+    """A tf.function `train_step(iterator) -> dict of scalar tensors` (one global batch).
+
+    `variables` are the ones trained (fc8 only while the backbone is frozen; all of the
+    model's trainable variables by default). The optimizer must already be built on all
+    of the model's trainable variables so either subset can be applied. With XLA on one
+    replica the whole step, update included, is one compiled cluster; with several
+    replicas only forward and backward are compiled, since the gradient all-reduce runs
+    outside XLA.
+    """
+    import tensorflow as tf
+
+    l2_fn = l2_fn or _default_l2(weight_decay)
+    train_vars = list(variables if variables is not None else model.trainable_variables)
+    replicas = int(strategy.num_replicas_in_sync)
+    scaled = hasattr(optimizer, "scale_loss") and hasattr(optimizer, "dynamic_scale")
+
+    def forward_backward(images: Any, labels: Any) -> tuple[list, dict]:
+        labels = tf.cast(labels, tf.int32)
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(images, training=True), tf.float32)
+            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            xent = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            l2 = tf.cast(l2_fn(model), tf.float32) / replicas
+            loss = xent + l2
+            target = optimizer.scale_loss(loss) if scaled else loss
+        grads = tape.gradient(target, train_vars)
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels),
+                          tf.float32)
+        logs = {"loss": loss, "xent": xent, "l2": l2,
+                "top1": tf.reduce_sum(correct) / global_batch}
+        return grads, logs
+
+    def apply(grads: list) -> dict:
+        extra = {"lr": tf.identity(tf.cast(optimizer.learning_rate, tf.float32))}
+        if scaled:
+            extra["loss_scale"] = tf.identity(optimizer.dynamic_scale)
+        optimizer.apply(grads, train_vars)
+        return extra
+
+    if replicas == 1:
+        def replica_step(images: Any, labels: Any) -> dict:
+            grads, logs = forward_backward(images, labels)
+            return {**logs, **apply(grads)}
+
+        replica_step = tf.function(replica_step, jit_compile=jit_compile)
+    else:
+        compiled = tf.function(forward_backward, jit_compile=jit_compile)
+
+        def replica_step(images: Any, labels: Any) -> dict:
+            grads, logs = compiled(images, labels)
+            return {**logs, **apply(grads)}
+
+    @tf.function
+    def train_step(iterator: Any) -> dict:
+        images, labels = next(iterator)
+        logs = strategy.run(replica_step, args=(images, labels))
+        return reduce_logs(strategy, logs)
+
+    return train_step
+
+
+def reduce_logs(strategy: Any, logs: dict) -> dict:
+    """Sum the additive logs across replicas, average the rest (lr, loss scale)."""
+    import tensorflow as tf
+
+    out = {}
+    for key, value in logs.items():
+        op = tf.distribute.ReduceOp.SUM if key in SUM_KEYS or key.endswith("_sum") \
+            else tf.distribute.ReduceOp.MEAN
+        out[key] = strategy.reduce(op, value, axis=None)
+    return out
+
+
+def make_eval_step(model: Any, strategy: Any, *, num_classes: int) -> Callable:
+    """A tf.function `eval_step(batch) -> {loss_sum, top1_sum, top5_sum, count}`.
+
+    Sums, not means, so batches of any size (the last partial one, an empty one on an
+    idle replica) add up to exact totals over the split.
+    """
+    import tensorflow as tf
+
+    k = min(5, num_classes)
+
+    def replica_eval(images: Any, labels: Any) -> dict:
+        labels = tf.cast(labels, tf.int32)
+        logits = tf.cast(model(images, training=False), tf.float32)
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        top1 = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels)
+        top5 = tf.nn.in_top_k(labels, logits, k)
+        return {
+            "loss_sum": tf.reduce_sum(per_example),
+            "top1_sum": tf.reduce_sum(tf.cast(top1, tf.float32)),
+            "top5_sum": tf.reduce_sum(tf.cast(top5, tf.float32)),
+            "count_sum": tf.cast(tf.shape(labels)[0], tf.float32),
+        }
+
+    @tf.function(reduce_retracing=True)
+    def eval_step(batch: Any) -> dict:
+        images, labels = batch
+        return reduce_logs(strategy, strategy.run(replica_eval, args=(images, labels)))
+
+    return eval_step
+
+
+def evaluate(eval_step: Callable, batches: Any) -> dict[str, float]:
+    """Run eval_step over every batch; totals accumulate on device, one fetch at the end."""
+    totals: dict[str, Any] = {}
+    for batch in batches:
+        for key, value in eval_step(batch).items():
+            totals[key] = value if key not in totals else totals[key] + value
+    n = float(totals["count_sum"]) if totals else 0.0
+    if n == 0:
+        return {"loss": float("nan"), "top1": float("nan"), "top5": float("nan"), "count": 0}
+    return {
+        "loss": float(totals["loss_sum"]) / n,
+        "top1": float(totals["top1_sum"]) / n,
+        "top5": float(totals["top5_sum"]) / n,
+        "count": int(n),
+    }

@@ -1,0 +1,97 @@
+"""Two replicas (two logical CPUs) compute the same training as one device.
+
+Logical devices must be configured before TensorFlow initialises, so the comparison runs
+in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from fastfood.train import distribute
+    from fastfood.train.schedule import polynomial_decay
+    from fastfood.train.step import evaluate, make_eval_step, make_optimizer, make_train_step
+
+    GLOBAL = 16
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (GLOBAL, 8, 8, 3)).astype(np.uint8)
+    labels = rng.integers(0, 5, GLOBAL).astype(np.int32)
+
+    def build():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((8, 8, 3))
+        x = keras.layers.Rescaling(1 / 255.0)(inputs)
+        x = keras.layers.Conv2D(4, 3)(x)
+        x = keras.layers.Flatten()(x)
+        x = keras.layers.Dense(5, name="fc8")(x)
+        return keras.Model(inputs, keras.layers.Activation("linear", dtype="float32")(x))
+
+    def l2(model):
+        return 1e-3 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in model.trainable_variables
+                                if "kernel" in v.path]) / 2
+
+    def dataset_fn(shard, batch):
+        i, n = shard
+        assert batch == GLOBAL // n, (batch, n)
+        rows = slice(i * batch, (i + 1) * batch)
+        return tf.data.Dataset.from_tensors((images[rows], labels[rows])).repeat(4)
+
+    def eval_fn(shard, batch):
+        # Every example once, in shards of unequal length (10 and 6 rows: 3 and 2 batches).
+        i, n = shard
+        rows = [slice(0, GLOBAL), slice(0, 10), slice(10, GLOBAL)][i + n - 1]
+        return tf.data.Dataset.from_tensor_slices((images[rows], labels[rows])).batch(4)
+
+    def run(strategy):
+        with strategy.scope():
+            model = build()
+            opt = make_optimizer(polynomial_decay(0.1, 10, 1e-4), 0.9, loss_scale=False)
+            opt.build(model.trainable_variables)
+        step = make_train_step(model, opt, strategy, global_batch=GLOBAL, weight_decay=1e-3,
+                               l2_fn=l2)
+        it = iter(distribute.distribute(strategy, dataset_fn, GLOBAL))
+        logs = [{k: float(v) for k, v in step(it).items()} for _ in range(4)]
+        ev = evaluate(make_eval_step(model, strategy, num_classes=5),
+                      distribute.distribute(strategy, eval_fn, GLOBAL))
+        return {"logs": logs, "eval": ev, "layout": distribute.layout(strategy).kind,
+                "kernel": model.layers[-2].kernel.numpy().ravel()[:8].tolist()}
+
+    one = run(distribute.make_strategy())
+    two = run(distribute.make_strategy(devices=["/cpu:0", "/cpu:1"]))
+    print("RESULT " + json.dumps({"one": one, "two": two}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_replicas_match_one_device():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    one, two = result["one"], result["two"]
+    assert one["layout"] == "default" and two["layout"] == "mirrored"
+    for a, b in zip(one["logs"], two["logs"]):
+        for key in ("loss", "xent", "l2", "top1", "lr"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (key, a, b)
+    assert one["logs"][-1]["loss"] < one["logs"][0]["loss"]
+    assert two["kernel"] == pytest.approx(one["kernel"], rel=1e-4, abs=1e-6)
+    assert two["eval"]["count"] == one["eval"]["count"] == 16
+    for key in ("loss", "top1", "top5"):
+        assert two["eval"][key] == pytest.approx(one["eval"][key], rel=1e-4, abs=1e-6)

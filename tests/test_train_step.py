@@ -1,0 +1,198 @@
+"""The pieces of training that need no dataset: precision choice, LR schedule, the steps."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fastfood.errors import FastfoodError  # noqa: E402
+from fastfood.train import precision as prec  # noqa: E402
+from fastfood.train.schedule import lr_at, polynomial_decay  # noqa: E402
+
+V100 = prec.Hardware(((7, 0),), ("Tesla V100",), False)
+K80 = prec.Hardware(((3, 7),), ("Tesla K80",), False)
+PLAIN_CPU = prec.Hardware()
+BF16_CPU = prec.Hardware(cpu_bf16=True)
+
+
+@pytest.mark.parametrize(
+    "requested, hw, policy, scaled",
+    [
+        ("auto", V100, "mixed_float16", True),
+        ("auto", K80, "float32", False),
+        ("mixed", K80, "mixed_float16", True),
+        ("auto", PLAIN_CPU, "float32", False),
+        ("auto", BF16_CPU, "mixed_bfloat16", False),
+        ("mixed", PLAIN_CPU, "mixed_bfloat16", False),
+        ("fp32", V100, "float32", False),
+        ("fp16", PLAIN_CPU, "mixed_float16", True),
+        ("bf16", V100, "mixed_bfloat16", False),
+    ],
+)
+def test_precision_choice(requested, hw, policy, scaled):
+    choice = prec.choose_precision(requested, hw)
+    assert (choice.policy, choice.loss_scale) == (policy, scaled)
+    assert choice.reason
+
+
+def test_precision_rejects_unknown():
+    with pytest.raises(FastfoodError, match="--precision"):
+        prec.choose_precision("fp8", PLAIN_CPU)
+
+
+def test_xla_auto_is_on_for_gpus_only():
+    assert prec.choose_xla("auto", V100)[0] is True
+    assert prec.choose_xla("auto", PLAIN_CPU)[0] is False
+    assert prec.choose_xla("on", PLAIN_CPU)[0] is True
+    assert prec.choose_xla("off", V100)[0] is False
+
+
+def test_cpu_flags_parsing():
+    assert prec.cpu_has_bf16("flags\t\t: fpu sse2 avx512f avx512_bf16\n")
+    assert prec.cpu_has_bf16("flags\t\t: fpu amx_bf16 amx_tile\n")
+    assert not prec.cpu_has_bf16("flags\t\t: fpu sse2 avx2 avx512f\n")
+
+
+def test_schedule_decays_linearly_to_end_factor():
+    sched = polynomial_decay(0.1, 100, 1e-4)
+    for step in (0, 1, 50, 99, 100, 150):
+        assert float(sched(step)) == pytest.approx(lr_at(step, 0.1, 100, 1e-4), rel=1e-5)
+    assert lr_at(0, 0.1, 100, 1e-4) == pytest.approx(0.1)
+    assert lr_at(100, 0.1, 100, 1e-4) == pytest.approx(1e-5)
+    assert lr_at(50, 0.1, 100, 1e-4) == pytest.approx((0.1 + 1e-5) / 2)
+
+
+# ---- steps on a tiny Keras model ----------------------------------------------------
+
+def _tiny_model(num_classes=4, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, name="conv")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(num_classes, name="fc8")(x)
+    x = keras.layers.Activation("linear", dtype="float32")(x)
+    return keras.Model(inputs, x)
+
+
+def _l2(wd):
+    import tensorflow as tf
+
+    def fn(model):
+        return wd * tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32)))
+                              for v in model.trainable_variables if "kernel" in v.path]) / 2
+    return fn
+
+
+def _data(n=16, num_classes=4, seed=1):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, n).astype(np.int32)
+    # Learnable: the class sets the mean brightness of one channel.
+    images = rng.integers(0, 60, (n, 8, 8, 3)).astype(np.float32)
+    images[np.arange(n), :, :, labels % 3] += 60 * (labels[:, None, None] + 1)
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+def test_train_step_matches_hand_computed_loss_and_learns():
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.step import make_optimizer, make_train_step
+
+    keras.mixed_precision.set_global_policy("float32")
+    strategy = tf.distribute.get_strategy()
+    model = _tiny_model()
+    opt = make_optimizer(polynomial_decay(0.05, 40, 1e-4), 0.9, loss_scale=False)
+    opt.build(model.trainable_variables)
+    images, labels = _data()
+    step = make_train_step(model, opt, strategy, global_batch=16, weight_decay=1e-3,
+                           l2_fn=_l2(1e-3))
+    logits = model(images, training=False).numpy()
+    logp = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - logits.max(1, keepdims=True)
+    expected_xent = -logp[np.arange(16), labels].mean()
+    it = iter(tf.data.Dataset.from_tensors((images, labels)).repeat())
+    first = {k: float(v) for k, v in step(it).items()}
+    assert first["xent"] == pytest.approx(expected_xent, rel=1e-4)
+    assert first["loss"] == pytest.approx(first["xent"] + first["l2"], rel=1e-6)
+    assert first["l2"] > 0
+    assert first["lr"] == pytest.approx(0.05)
+    assert "loss_scale" not in first
+    for _ in range(30):
+        last = {k: float(v) for k, v in step(it).items()}
+    assert int(opt.iterations.numpy()) == 31
+    assert last["lr"] == pytest.approx(lr_at(30, 0.05, 40, 1e-4), rel=1e-5)
+    assert last["xent"] < 0.5 * first["xent"]
+
+
+def test_frozen_step_trains_only_the_head():
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.step import make_optimizer, make_train_step
+
+    keras.mixed_precision.set_global_policy("float32")
+    model = _tiny_model()
+    opt = make_optimizer(0.1, 0.9, loss_scale=False)
+    opt.build(model.trainable_variables)
+    head = model.get_layer("fc8").trainable_variables
+    step = make_train_step(model, opt, tf.distribute.get_strategy(), global_batch=16,
+                           weight_decay=0.0, variables=head, l2_fn=_l2(0.0))
+    conv_before = model.get_layer("conv").kernel.numpy().copy()
+    fc_before = model.get_layer("fc8").kernel.numpy().copy()
+    it = iter(tf.data.Dataset.from_tensors(_data()).repeat())
+    step(it)
+    step(it)
+    np.testing.assert_array_equal(model.get_layer("conv").kernel.numpy(), conv_before)
+    assert not np.allclose(model.get_layer("fc8").kernel.numpy(), fc_before)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_half_precision_steps_run(policy):
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.step import make_optimizer, make_train_step
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = _tiny_model()
+        scaled = policy == "mixed_float16"
+        opt = make_optimizer(0.05, 0.9, loss_scale=scaled)
+        opt.build(model.trainable_variables)
+        step = make_train_step(model, opt, tf.distribute.get_strategy(), global_batch=16,
+                               weight_decay=1e-4, l2_fn=_l2(1e-4))
+        it = iter(tf.data.Dataset.from_tensors(_data()).repeat())
+        logs = [{k: float(v) for k, v in step(it).items()} for _ in range(20)]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(math.isfinite(log["loss"]) for log in logs)
+    assert ("loss_scale" in logs[0]) == scaled
+    if scaled:
+        assert logs[0]["loss_scale"] == 2.0**15
+    assert logs[-1]["xent"] < logs[0]["xent"]
+
+
+def test_eval_step_counts_every_example_once():
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.step import evaluate, make_eval_step
+
+    keras.mixed_precision.set_global_policy("float32")
+    model = _tiny_model(num_classes=7)
+    images, labels = _data(n=23, num_classes=7)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(5)  # last batch of 3
+    result = evaluate(make_eval_step(model, tf.distribute.get_strategy(), num_classes=7), ds)
+    logits = model(images, training=False).numpy()
+    assert result["count"] == 23
+    assert result["top1"] == pytest.approx(np.mean(logits.argmax(1) == labels))
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    assert result["top5"] == pytest.approx(np.mean([lab in row for lab, row in zip(labels, top5)]))
