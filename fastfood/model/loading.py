@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fastfood.errors import FastfoodError
-from fastfood.model.layout import ARRAY_KEYS
+from fastfood.model.layout import ARRAY_KEYS, array_shapes
 
 log = logging.getLogger("fastfood")
 
@@ -63,12 +63,22 @@ def open_source(weights: str) -> Iterator[WeightSource]:
         yield slim_weights.open_checkpoint(path)
 
 
-def load_into(model, source: WeightSource, num_classes: int) -> str:
-    """Assign the source's arrays to the model; return the one-line summary.
+@dataclass(frozen=True)
+class LoadPlan:
+    """Which arrays to copy, checked against the model's shapes; how the head is handled."""
+
+    keys: tuple[str, ...]
+    head_note: str  # empty when fc8 is loaded too
+
+
+def plan_load(source: WeightSource, num_classes: int, image_size: int) -> LoadPlan:
+    """Check names and shapes of the file against the model-to-be; read nothing yet.
 
     fc8 is left freshly initialised when the file's classifier has another number of
-    classes (or there is none): that is the head swap of transfer learning.
+    classes (or there is none): the head swap of transfer learning. Anything else missing
+    or of the wrong shape is an error naming the file's variable and both shapes.
     """
+    shapes = array_shapes(num_classes, image_size)
     keys = list(ARRAY_KEYS)
     head_note = ""
     file_fc8 = source.arrays.get("fc8/kernel")
@@ -90,30 +100,29 @@ def load_into(model, source: WeightSource, num_classes: int) -> str:
             f"weights {source.label}: variable {source.expected_name(missing[0])} "
             f"not found{more}{hint}"
         )
-
-    variables = {k: _variable(model, k) for k in keys}
     for key in keys:
         array = source.arrays[key]
-        want = tuple(source.file_shape(key, tuple(variables[key].shape)))
+        want = tuple(source.file_shape(key, shapes[key]))
         if tuple(array.shape) != want:
             raise FastfoodError(
                 f"weights {source.label}: variable {array.name} has shape "
                 f"{list(array.shape)} but this model's {key} needs {list(want)}"
             )
+    return LoadPlan(tuple(keys), head_note)
 
-    for key in keys:
-        variable = variables[key]
+
+def load_into(model, source: WeightSource, plan: LoadPlan) -> str:
+    """Copy the planned arrays into the model, one at a time; return the summary line."""
+    for key in plan.keys:
+        layer_name, kind = key.split("/")
+        variable = getattr(model.get_layer(layer_name), kind)
         value = np.asarray(source.arrays[key].read(), dtype=np.float32)
         variable.assign(value.reshape(tuple(variable.shape)))
-
-    last = keys[-1].split("/")[0]
-    summary = f"loaded {len(keys)} arrays (conv1_1..{last}) from {Path(source.label).name}"
-    if head_note:
-        summary += f"; {head_note}"
+    last = plan.keys[-1].split("/")[0]
+    summary = (
+        f"loaded {len(plan.keys)} arrays (conv1_1..{last}) from {Path(source.label).name}"
+    )
+    if plan.head_note:
+        summary += f"; {plan.head_note}"
     log.info(summary)
     return summary
-
-
-def _variable(model, key: str):
-    layer_name, kind = key.split("/")
-    return getattr(model.get_layer(layer_name), kind)

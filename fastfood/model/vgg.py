@@ -25,6 +25,7 @@ from fastfood.model.layout import (
     FC6_KERNEL,
     FC_UNITS,
     PRETRAINED_IMAGE_SIZE,
+    scaled,
 )
 from fastfood.model.preprocessing import Preprocess, check_convention
 
@@ -73,13 +74,14 @@ def vgg19(
             f"{FC6_KERNEL}x{FC6_KERNEL} kernel over pool5 (image_size / 32), so the "
             f"minimum is {PRETRAINED_IMAGE_SIZE}"
         )
-    from fastfood.model.loading import load_into, open_source
+    from fastfood.model.loading import load_into, open_source, plan_load
 
     with open_source(str(weights)) as source:
+        plan = plan_load(source, num_classes, image_size)  # fails before the slow build
         model = _build(
             num_classes, image_size, width, dropout, convention or source.convention, None
         )
-        summary = load_into(model, source, num_classes)
+        summary = load_into(model, source, plan)
     model.fastfood_load_summary = summary
     return model
 
@@ -87,11 +89,6 @@ def vgg19(
 def convention_of(model: keras.Model) -> str:
     """The preprocessing convention built into a fastfood model ('slim' or 'keras')."""
     return model.get_layer("preprocess").convention
-
-
-def scaled(channels: int, width: float) -> int:
-    """A channel count scaled by width: rounded, at least 1."""
-    return max(1, round(channels * width))
 
 
 def _check_args(num_classes: int, image_size: int, width: float, dropout: float) -> None:
