@@ -40,11 +40,9 @@ def load_folders(root: Path, val_fraction: float, seed: int) -> DatasetSpec:
     else:
         per_class = class_images(root, guard)
         classes = tuple(sorted(per_class))
-        train_sets, val_sets = {}, {}
-        for name in classes:
-            train_sets[name], val_sets[name] = split_class(name, per_class[name], val_fraction, seed)
-        train = _flatten(classes, train_sets)
-        val = _flatten(classes, val_sets)
+        halves = {name: split_class(name, per_class[name], val_fraction, seed) for name in classes}
+        train = _flatten(classes, {name: half[0] for name, half in halves.items()})
+        val = _flatten(classes, {name: half[1] for name, half in halves.items()})
     return DatasetSpec(str(root), "folders", classes, classes, train, val)
 
 

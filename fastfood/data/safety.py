@@ -33,15 +33,15 @@ def check_val_fraction(val_fraction: float) -> float:
     try:
         value = float(val_fraction)
     except (TypeError, ValueError):
-        raise FastfoodError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise FastfoodError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+        value = float("nan")
+    if not 0.0 <= value < 1.0:  # also catches NaN
+        raise FastfoodError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
     return value
 
 
 def bad_relpath(rel: str) -> str | None:
     """Why a path from a meta file may not be used (None when it is fine)."""
-    if rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+    if rel.startswith("/"):
         return "absolute paths are not allowed"
     if ".." in PurePosixPath(rel).parts:
         return "'..' is not allowed (path would leave the dataset root)"
