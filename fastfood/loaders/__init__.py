@@ -1,0 +1,184 @@
+"""Input pipelines: file lists in, batches of uint8 RGB images and int32 labels out.
+
+One contract, three implementations (``kind``), so the training loop never asks which it got:
+
+- ``dali``: NVIDIA DALI (``dali_pipeline.py``, wrapped in ``DALIDataset`` by ``dali.py``);
+  decodes on the GPU (``device='mixed'``) when TensorFlow sees one, else on the CPU.
+- ``tfdata``: pure ``tf.data`` (``tfdata.py``), the fallback, and the reference that the
+  exported model's preprocessing (``preprocess.eval_image``) shares.
+- ``synthetic``: one fixed random batch repeated (``synthetic.py``): measures compute with no
+  input cost.
+- ``auto``: ``dali`` when ``nvidia.dali.plugin.tf`` imports, else ``tfdata``.
+
+Every kind returns a ``tf.data.Dataset`` of ``(images, labels)``: images uint8
+``[batch, S, S, 3]`` RGB 0-255, labels int32 ``[batch]``. The batch dimension is static in
+training mode (remainder dropped) and ``None`` in eval mode (last partial batch kept).
+
+Training mode yields ONE epoch (the loop builds a dataset per epoch): the files in the order
+``order.epoch_order(n, seed, epoch)``, the same for every kind, sharded as DALI shards
+(shard ``i`` of ``n`` takes the contiguous chunk ``[N*i//n, N*(i+1)//n)`` of the permutation),
+``steps_per_epoch`` batches for every shard, starting after ``skip_batches`` batches so a run
+resumes exactly mid-epoch. Each image gets a random crop resized to S x S and a random
+horizontal flip (50%). In tf.data the randomness is keyed by (seed, epoch, position in the
+epoch), so a resumed epoch reproduces its crops exactly; DALI's is seeded by (seed, epoch,
+shard, skip_batches): repeatable, but not position by position.
+
+Why the 'inception' (random-resized) crop is the default: it is the standard ImageNet
+training augmentation that VGG-style fine-tuning recipes assume (area 8-100%, aspect 3/4-4/3),
+it adds scale augmentation that the seed project's fixed-size square lacks, and both loaders
+can decode only the crop window (DALI ``fn.decoders.image_random_crop``, TF
+``decode_and_crop_jpeg``), which is cheaper than decoding the whole image. 'seed' keeps the
+seed project's random square of side ``min(h, w) - 20`` for comparison runs.
+
+Eval mode: every file once, in input order; the centre square ``side = min(h, w)`` at integer
+offsets ``((h-side)//2, (w-side)//2)``; one antialiased bilinear resize (TF
+``resize(bilinear, antialias=True)`` = DALI ``resize(INTERP_LINEAR, antialias=True)``);
+JPEGs decoded with the accurate integer IDCT on both. DALI (CPU) and tf.data agree to a
+mean absolute difference of a few hundredths of a level on 0-255 (tests/test_parity.py).
+
+EXIF orientation is IGNORED on every path: TensorFlow has no EXIF op, so the exported
+SavedModel and ``predict`` cannot honour it, and Food-101 and ImageNet-trained weights were
+made without it; DALI's decoders are told ``adjust_orientation=False`` so both loaders see
+the same (stored, unrotated) pixels. Grayscale and CMYK JPEGs become RGB; PNG works
+everywhere (the format is told by magic bytes, not file names).
+
+Bad files: ``build()`` first runs ``validate.check_files`` (a cheap read of each file's
+header and end) on every kind but synthetic, drops the files that fail, logs a warning on
+the ``fastfood`` logger naming them, and appends ``(path, reason)`` to ``report`` when given
+one. This is the policy in both modes: eval reports the files by name and evaluates the
+rest. As a backstop, tf.data training also skips files that pass the preflight but fail to
+decode (``ignore_errors``); DALI and tf.data eval would raise on such a file.
+
+``steps_per_epoch(num_files, ...)`` counts the files it is given: pass the number of good
+files (``len(validate.check_files(files)[0])``) when a data set may contain bad ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from fastfood.errors import FastfoodError
+from fastfood.loaders import order, validate
+from fastfood.loaders.spec import CROPS, KINDS
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = ["build", "steps_per_epoch", "resolve_kind", "dali_available"]
+
+log = logging.getLogger("fastfood")
+
+_MAX_NAMED = 20  # bad files named in one log line; the report gets all of them
+
+
+def steps_per_epoch(num_files: int, batch_size: int, shard: tuple[int, int] = (0, 1)) -> int:
+    """Full batches per training epoch on every shard (the smallest shard's; remainder dropped)."""
+    return order.steps_per_epoch(num_files, batch_size, shard)
+
+
+@functools.lru_cache(maxsize=1)
+def dali_available() -> bool:
+    """Whether DALI's TensorFlow plugin imports here (it is built against the installed TF)."""
+    try:
+        import nvidia.dali.plugin.tf  # noqa: F401
+    except Exception:  # ImportError, or a plugin built against another TF (OSError, ...)
+        return False
+    return True
+
+
+def resolve_kind(kind: str) -> str:
+    """'auto' -> 'dali' or 'tfdata'; other kinds are checked and returned."""
+    if kind not in KINDS:
+        raise FastfoodError(f"--loader must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "auto":
+        return "dali" if dali_available() else "tfdata"
+    if kind == "dali" and not dali_available():
+        raise FastfoodError(
+            "--loader dali: the DALI TensorFlow plugin (nvidia.dali.plugin.tf) does not import; "
+            "rerun scripts/setup.sh or use --loader tfdata"
+        )
+    return kind
+
+
+@functools.lru_cache(maxsize=4)
+def _preflight(files: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
+    """check_files, remembered: the loop builds a dataset per epoch over the same list."""
+    good, bad = validate.check_files(files)
+    if bad:
+        named = "; ".join(f"{p} ({r})" for p, r in bad[:_MAX_NAMED])
+        more = f"; and {len(bad) - _MAX_NAMED} more" if len(bad) > _MAX_NAMED else ""
+        log.warning("skipping %d of %d image files that cannot be read: %s%s",
+                    len(bad), len(files), named, more)
+    return tuple(good), tuple(bad)
+
+
+def build(
+    kind: str,
+    files: Sequence[str],
+    labels: Sequence[int],
+    *,
+    training: bool,
+    batch_size: int,
+    image_size: int,
+    seed: int = 0,
+    shard: tuple[int, int] = (0, 1),
+    epoch: int = 0,
+    skip_batches: int = 0,
+    crop: str = "inception",
+    num_threads: int = 0,
+    report: list[tuple[str, str]] | None = None,
+) -> "tf.data.Dataset":
+    """A dataset of ``(images uint8 [B,S,S,3], labels int32 [B])``; see the module docstring.
+
+    ``report``: when given, ``(path, reason)`` of every file skipped by the preflight is
+    appended to it. ``num_threads``: decode threads, 0 for one per CPU core.
+    """
+    files = [str(f) for f in files]
+    labels = [int(x) for x in labels]
+    if len(files) != len(labels):
+        raise ValueError(f"{len(files)} files but {len(labels)} labels")
+    if batch_size < 1 or image_size < 1:
+        raise FastfoodError(f"batch size and image size must be >= 1, got {batch_size} and {image_size}")
+    if crop not in CROPS:
+        raise FastfoodError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    if skip_batches < 0:
+        raise ValueError(f"skip_batches must be >= 0, got {skip_batches}")
+    shard = order.check_shard(shard)
+    kind = resolve_kind(kind)
+    if not files:
+        raise FastfoodError("no image files to load (empty file list)")
+
+    if kind != "synthetic":
+        good, bad = _preflight(tuple(files))
+        if report is not None:
+            report.extend(bad)
+        if not good:
+            path, reason = bad[0]
+            raise FastfoodError(f"none of the {len(files)} image files can be read (first: {path}: {reason})")
+        if bad:
+            files = [files[i] for i in good]
+            labels = [labels[i] for i in good]
+    if training and steps_per_epoch(len(files), batch_size, shard) == 0:
+        raise FastfoodError(
+            f"{len(files)} usable images make no full batch of {batch_size} per shard "
+            f"({shard[1]} shards): lower --batch-size"
+        )
+
+    common = dict(
+        training=training, batch_size=batch_size, image_size=image_size, seed=seed,
+        shard=shard, epoch=epoch, skip_batches=skip_batches,
+    )
+    if kind == "synthetic":
+        from fastfood.loaders import synthetic
+
+        return synthetic.build(len(files), labels, **common)
+    if kind == "dali":
+        from fastfood.loaders import dali
+
+        return dali.build(files, labels, crop=crop, num_threads=num_threads, **common)
+    from fastfood.loaders import tfdata
+
+    return tfdata.build(files, labels, crop=crop, num_threads=num_threads, **common)

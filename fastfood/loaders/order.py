@@ -1,0 +1,96 @@
+"""The order in which a training epoch visits the files, shared by every loader.
+
+The order is computed here, in numpy, rather than by a loader's own shuffle, so that it is
+(a) identical for DALI and tf.data, (b) a pure function of ``(seed, epoch)`` that a resumed
+run recomputes exactly, and (c) sliceable: resuming mid-epoch is "start at position
+``skip_batches * batch_size``", with no data read and thrown away.
+
+Sharding follows DALI's readers: with ``num_shards=n`` shard ``i`` reads the contiguous chunk
+``[N*i//n, N*(i+1)//n)`` of its input list. Applied to the epoch permutation, the shards are
+disjoint and together cover every file once. Chunks can differ in length by one file, so every
+shard yields the batch count of the smallest chunk (:func:`steps_per_epoch`) and replicas stay
+in step; the few files past that point are left out of this epoch (a different few each epoch).
+
+numpy only: the DALI pipeline, which must not import TensorFlow, uses it too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Shard = tuple[int, int]
+
+
+def check_shard(shard: Shard) -> Shard:
+    """Validate ``(index, count)`` and return it as plain ints."""
+    index, count = int(shard[0]), int(shard[1])
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard!r}")
+    return index, count
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """Permutation of ``range(n)`` for this (seed, epoch): int64 array of file indices.
+
+    PCG64 seeded through a SeedSequence of ``(seed, epoch)``: independent streams per epoch,
+    and the same numbers on every platform and numpy version that keeps PCG64's stream
+    (numpy's documented stability policy for ``Generator.permutation``).
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(epoch)])))
+    return rng.permutation(n).astype(np.int64)
+
+
+def shard_bounds(n: int, shard: Shard) -> tuple[int, int]:
+    """``[start, end)`` of shard ``i`` of ``n`` items, exactly as DALI's readers split them."""
+    index, count = check_shard(shard)
+    return n * index // count, n * (index + 1) // count
+
+
+def steps_per_epoch(num_files: int, batch_size: int, shard: Shard = (0, 1)) -> int:
+    """Full batches every shard yields per epoch: the smallest shard's count (remainder dropped).
+
+    The same for every shard index, so replicas that each build their own dataset stay in step.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _, count = check_shard(shard)
+    smallest = min(e - s for s, e in (shard_bounds(num_files, (i, count)) for i in range(count)))
+    return smallest // batch_size
+
+
+def epoch_positions(
+    n: int, *, batch_size: int, shard: Shard = (0, 1), skip_batches: int = 0
+) -> np.ndarray:
+    """Positions in the epoch permutation that this shard reads, after ``skip_batches``.
+
+    Positions (not file indices) are what the tf.data loader keys its stateless augmentation
+    randomness on, so a sample gets the same crop and flip whether or not the epoch was resumed.
+    """
+    if skip_batches < 0:
+        raise ValueError(f"skip_batches must be >= 0, got {skip_batches}")
+    start, _ = shard_bounds(n, shard)
+    steps = steps_per_epoch(n, batch_size, shard)
+    first = start + min(skip_batches, steps) * batch_size
+    return np.arange(first, start + steps * batch_size, dtype=np.int64)
+
+
+def epoch_indices(
+    n: int,
+    *,
+    seed: int,
+    epoch: int,
+    batch_size: int,
+    shard: Shard = (0, 1),
+    skip_batches: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(file_indices, positions)`` this shard reads in this epoch, in reading order."""
+    positions = epoch_positions(n, batch_size=batch_size, shard=shard, skip_batches=skip_batches)
+    return epoch_order(n, seed, epoch)[positions], positions
+
+
+def eval_indices(n: int, shard: Shard = (0, 1)) -> np.ndarray:
+    """Eval mode: this shard's contiguous chunk of the input order (all of it for one shard)."""
+    start, end = shard_bounds(n, shard)
+    return np.arange(start, end, dtype=np.int64)

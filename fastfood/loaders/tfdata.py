@@ -1,0 +1,102 @@
+"""The pure tf.data loader: the fallback when DALI is absent, and the parity reference.
+
+Shape of the pipeline: a dataset of file NAMES (plus labels and epoch positions) in the
+order ``order.py`` decided, a parallel map that reads and decodes each file
+(``tf.io.read_file`` inside the map, so only names are ever held in bulk and memory stays
+bounded whatever the data set size), batch, prefetch. No ``shuffle()``: the epoch order
+is already a permutation, shared with DALI and recomputable on resume.
+
+Training decodes only the crop window of a JPEG (``decode_and_crop_jpeg``); the crop and
+flip come from stateless random ops keyed by (seed, epoch, position in the epoch), so a
+resumed epoch (``skip_batches``) gives every remaining sample the crop it would have had.
+Eval decodes the whole file through ``preprocess.eval_image``, the function predict and the
+exported SavedModel use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from fastfood.loaders import order, preprocess
+
+
+def _options(training: bool, num_threads: int, deterministic: bool | None) -> tf.data.Options:
+    options = tf.data.Options()
+    # Let tf.data tune the map's parallelism and the prefetch depth to the machine (AUTOTUNE
+    # below); this is the default, stated because everything else here relies on it.
+    options.autotune.enabled = True
+    # Training: let a fast image overtake a slow one in the parallel map (a large JPEG does not
+    # stall the batch); the epoch's set of images is unchanged, only their order within the
+    # map's window. Eval: outputs must line up with the input order, so deterministic.
+    options.deterministic = (not training) if deterministic is None else deterministic
+    # Run independent per-element work in parallel even where we did not ask for it.
+    options.experimental_optimization.map_parallelization = True
+    # One thread per decode: the parallelism is across images (the map), and this keeps
+    # decode ops from also fanning out into TF's shared intra-op pool that the model uses.
+    options.threading.max_intra_op_parallelism = 1
+    if num_threads > 0:
+        # A fixed, private pool for the input pipeline: a user asking for N threads gets N,
+        # and the pipeline does not compete with the training step for TF's inter-op pool.
+        options.threading.private_threadpool_size = num_threads
+    return options
+
+
+def build(
+    files: Sequence[str],
+    labels: Sequence[int],
+    *,
+    training: bool,
+    batch_size: int,
+    image_size: int,
+    seed: int = 0,
+    shard: tuple[int, int] = (0, 1),
+    epoch: int = 0,
+    skip_batches: int = 0,
+    crop: str = "inception",
+    num_threads: int = 0,
+    deterministic: bool | None = None,
+) -> tf.data.Dataset:
+    """Files already preflighted (see ``fastfood.loaders.build``) to batches.
+
+    ``deterministic``: None for the default (False in training, True in eval); tests pass
+    True to compare the training order with DALI's element by element.
+    """
+    files_arr = np.asarray(files, dtype=object)
+    labels_arr = np.asarray(labels, dtype=np.int32)
+    parallel = tf.data.AUTOTUNE
+    if training:
+        indices, positions = order.epoch_indices(
+            len(files), seed=seed, epoch=epoch, batch_size=batch_size,
+            shard=shard, skip_batches=skip_batches,
+        )
+        base_key = tf.constant([seed, epoch], dtype=tf.int64)
+
+        def load_train(path: tf.Tensor, label: tf.Tensor, position: tf.Tensor):
+            key = tf.random.experimental.stateless_fold_in(base_key, position)
+            image = preprocess.train_image(tf.io.read_file(path), key, image_size, crop)
+            return image, label
+
+        ds = tf.data.Dataset.from_tensor_slices(
+            (files_arr[indices].astype(str), labels_arr[indices], positions)
+        )
+        ds = ds.map(load_train, num_parallel_calls=parallel)
+        # Backstop for files that pass the preflight but fail to decode: skip them (with a
+        # warning) rather than end the run. Training only: eval must see every file.
+        ds = ds.ignore_errors(log_warning=True)
+        ds = ds.batch(batch_size, drop_remainder=True)
+    else:
+        indices = order.eval_indices(len(files), shard)
+
+        def load_eval(path: tf.Tensor, label: tf.Tensor):
+            return preprocess.eval_image(tf.io.read_file(path), image_size), label
+
+        ds = tf.data.Dataset.from_tensor_slices(
+            (files_arr[indices].astype(str), labels_arr[indices])
+        )
+        ds = ds.map(load_eval, num_parallel_calls=parallel)
+        ds = ds.batch(batch_size, drop_remainder=False)
+    ds = ds.prefetch(parallel)
+    return ds.with_options(_options(training, num_threads, deterministic))
