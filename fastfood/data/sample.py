@@ -4,8 +4,8 @@ learns in a couple of minutes on a laptop CPU.
 Eight classes, each a texture (stripes, checkers, dots, ...) in a class hue. Every
 image jitters hue, saturation, scale, phase, rotation and lighting and adds pixel noise,
 and sides range from 48 to 400 px, so decoding, cropping and resizing are exercised as
-with real photos. It is generated (in about a second) rather than shipped, and the bytes
-are a pure function of the seed.
+with real photos. It is generated (in a few seconds) rather than shipped, and the bytes
+are a pure function of the seed (for given numpy, Pillow and libjpeg builds).
 """
 
 from __future__ import annotations
