@@ -61,7 +61,7 @@ def imagenet_weights_path() -> str:
             else f"{FNAME} is not in the Keras cache and downloading it failed"
         )
         raise FastfoodError(
-            f"weights imagenet: {problem} ({str(exc).splitlines()[0][:160]}); "
+            f"weights imagenet: {problem} ({_reason(exc)}); "
             f"offline, download {URL} elsewhere and put it at {target} "
             "(or set KERAS_HOME to the folder above models/)"
         ) from None
@@ -75,3 +75,9 @@ def _md5(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 22), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _reason(exc: Exception) -> str:
+    """The last part of Keras's 'URL fetch failure on <url>: <code> -- <reason>'."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.rsplit(" -- ", 1)[-1][:200]
