@@ -1,0 +1,200 @@
+"""Loader throughput: fastfood's loaders against the pipelines a user would otherwise use.
+
+One process, the same files, the same output size and batch for every pipeline, each
+timed in training mode (shuffled, random crop + flip, full batches) and evaluation mode
+(input order, centre crop, last partial batch kept). The yardstick is `limit`: a full
+PIL decode of every file on every core and nothing else (see peers.py). Results go to a
+JSON file (machine, versions, settings, every repeat) and a PNG chart beside it.
+
+    python benchmarks/make_dataset.py /tmp/ffbench --n 1200
+    python benchmarks/loaders.py --data /tmp/ffbench   # -> benchmarks/results/loaders.{json,png}
+
+Targets (issue 3): the best fastfood loader >= 0.95x the limit in eval mode and >= 1.0x
+in train mode, and >= 1.15x the seed pipeline in both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import peers
+
+from fastfood.benchmark import loaders as fastfood_loaders
+from fastfood.benchmark import machine, report
+from fastfood.benchmark.timing import time_passes
+
+FASTFOOD = ("dali", "tfdata", "synthetic")
+PEERS = ("seed", "keras", "pil")
+ALL = ("limit",) + FASTFOOD + PEERS
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = {"eval_vs_limit": 0.95, "train_vs_limit": 1.0, "eval_vs_seed": 1.15,
+           "train_vs_seed": 1.15}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data: str
+    loaders: tuple[str, ...] = ALL
+    modes: tuple[str, ...] = ("train", "eval")
+    batch_size: int = 64
+    image_size: int = 224
+    warmup: int = 1
+    repeats: int = 5
+    num_threads: int = 0
+    seed: int = 0
+
+
+def keras_root(spec_root: str, layout: str) -> str:
+    """The folder `image_dataset_from_directory` must be given for the same files."""
+    return str(Path(spec_root) / "images") if layout == "food101" else spec_root
+
+
+def measure(s: Settings) -> dict[str, Any]:
+    """Time every pipeline in every mode; returns the result dict (no ratios yet)."""
+    from fastfood import data
+
+    spec = data.load(s.data)
+    files = list(spec.train.files) + list(spec.val.files)
+    labels = list(spec.train.labels) + list(spec.val.labels)
+    fastfood_loaders.check_enough_files(len(files), s.batch_size)
+    info = machine.machine_info(with_gpus=False)
+    result: dict[str, Any] = {
+        "machine": info,
+        "settings": {**dataclasses.asdict(s), "num_files": len(files), "layout": spec.layout},
+        "warnings": [w for w in [machine.busy_warning(info)] if w],
+        "loaders": {},
+    }
+    common = dict(batch_size=s.batch_size, image_size=s.image_size)
+    timed = dict(warmup=s.warmup, repeats=s.repeats)
+    for name in s.loaders:
+        print(f"[loaders] {name}", file=sys.stderr, flush=True)
+        row: dict[str, Any] = {}
+        if name == "limit":
+            # Spawned before anything else starts threads; one measurement serves both
+            # modes since it does neither cropping nor batching.
+            with peers.DecodeLimit(files, processes=s.num_threads) as limit:
+                got = time_passes(limit, **timed).to_dict()
+            row = {"train": got, "eval": got, "train_img_s": got["img_s"],
+                   "eval_img_s": got["img_s"]}
+            result["loaders"][name] = row
+            continue
+        for mode in s.modes:
+            training = mode == "train"
+            if name in FASTFOOD:
+                make = fastfood_loaders.loader_pass(name, files, labels, training=training,
+                                                    seed=s.seed, num_threads=s.num_threads,
+                                                    **common)
+            elif name == "seed":
+                make = peers.make_seed(files, training=training, seed=s.seed, **common)
+            elif name == "keras":
+                make = peers.make_keras(keras_root(str(spec.root), spec.layout),
+                                        training=training, seed=s.seed, **common)
+            elif name == "pil":
+                make = peers.make_pil(files, training=training, seed=s.seed,
+                                      threads=s.num_threads, **common)
+            else:
+                raise SystemExit(f"unknown loader {name!r}; known: {','.join(ALL)}")
+            try:
+                got = time_passes(make, **timed).to_dict()
+            except Exception as err:  # keep going: one broken pipeline must not hide the rest
+                row = {"error": f"{type(err).__name__}: {err}".splitlines()[0]}
+                break
+            row[mode] = got
+            row[f"{mode}_img_s"] = got["img_s"]
+        result["loaders"][name] = row
+    return result
+
+
+def add_ratios(result: dict[str, Any]) -> dict[str, Any]:
+    """Each loader against the limit and the seed; fastfood's best against the targets."""
+    rows = result["loaders"]
+    summary: dict[str, Any] = {}
+    for mode in ("train", "eval"):
+        limit = rows.get("limit", {}).get(f"{mode}_img_s")
+        seed = rows.get("seed", {}).get(f"{mode}_img_s")
+        peer_rates = {p: rows[p][f"{mode}_img_s"] for p in PEERS
+                      if f"{mode}_img_s" in rows.get(p, {})}
+        best_peer = max(peer_rates, key=peer_rates.get) if peer_rates else None
+        for name, row in rows.items():
+            rate = row.get(f"{mode}_img_s")
+            if rate is None or name == "limit":
+                continue
+            if limit:
+                row[f"{mode}_vs_limit"] = round(rate / limit, 3)
+            if seed and name != "seed":
+                row[f"{mode}_vs_seed"] = round(rate / seed, 3)
+            if best_peer and name not in PEERS:
+                row[f"{mode}_vs_best_peer"] = round(rate / peer_rates[best_peer], 3)
+        ours = {k: rows[k][f"{mode}_img_s"] for k in ("dali", "tfdata")
+                if f"{mode}_img_s" in rows.get(k, {})}
+        if ours:
+            best = max(ours, key=ours.get)
+            summary[mode] = {"best_fastfood_loader": best, "img_s": ours[best],
+                             "best_peer": best_peer}
+            for ref in ("limit", "seed"):
+                key = f"{mode}_vs_{ref}"
+                if key in rows[best]:
+                    summary[mode][key] = rows[best][key]
+                    summary[mode][f"{key}_target"] = TARGETS[key]
+                    summary[mode][f"{key}_met"] = rows[best][key] >= TARGETS[key]
+    result["targets"] = summary
+    return result
+
+
+def print_targets(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Targets (issue 3): best fastfood loader", title_justify="left")
+    for col in ("mode", "loader", "img/s", "ratio", "target", "met"):
+        table.add_column(col)
+    for mode, row in result.get("targets", {}).items():
+        for ref in ("limit", "seed"):
+            key = f"{mode}_vs_{ref}"
+            if key in row:
+                table.add_row(mode, row["best_fastfood_loader"], f"{row['img_s']:.1f}",
+                              f"{row[key]:.2f}x {ref}", f">= {row[key + '_target']}x",
+                              "yes" if row[key + "_met"] else "[red]no[/red]")
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="dataset folder (class folders or Food-101)")
+    parser.add_argument("--loaders", default=",".join(ALL), help=f"subset of {','.join(ALL)}")
+    parser.add_argument("--modes", default="train,eval")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed passes first")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes")
+    parser.add_argument("--num-threads", type=int, default=0, help="0: all cores")
+    parser.add_argument("--json", default="", help="default: benchmarks/results/loaders.json")
+    parser.add_argument("--chart", default="", help="default: the JSON path with .png")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    s = Settings(data=args.data, loaders=tuple(args.loaders.split(",")),
+                 modes=tuple(args.modes.split(",")), batch_size=args.batch_size,
+                 image_size=args.image_size, warmup=args.warmup, repeats=args.repeats,
+                 num_threads=args.num_threads)
+    start = time.perf_counter()
+    result = add_ratios(measure(s))
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    json_path = Path(args.json or RESULTS / "loaders.json")
+    report.write_json(result, json_path)
+    chart = report.loader_chart(result, args.chart or json_path.with_suffix(".png"),
+                                reference="limit")
+    report.print_report({**result, "labels": {"loaders": (
+        f"Loaders: {result['settings']['num_files']} images -> {s.image_size} px, batch "
+        f"{s.batch_size}; img/s steady state, median of {s.repeats} passes")}})
+    print_targets(result)
+    print(f"wrote {json_path} and {chart} ({result['wall_s']} s)")
+
+
+if __name__ == "__main__":
+    main()

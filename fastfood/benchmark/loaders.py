@@ -1,0 +1,56 @@
+"""Images per second of fastfood's own loaders, in training and in evaluation mode.
+
+Each timed pass builds the dataset afresh, exactly as the training loop does once per
+epoch (a new `epoch` each pass, so the order changes as it does in training), and drains
+it; see `timing.time_passes` for what counts as start-up and what as steady state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from fastfood.benchmark.timing import Throughput, batch_sizes, time_passes
+
+FASTFOOD_LOADERS = ("dali", "tfdata", "synthetic")
+
+
+def loader_pass(
+    kind: str, files: Sequence[str], labels: Sequence[int], *, training: bool, batch_size: int,
+    image_size: int, seed: int = 0, num_threads: int = 0, crop: str = "inception",
+) -> Callable[[], Iterable[int]]:
+    """A factory of one pass (one epoch) of `fastfood.loaders.build(kind, ...)`."""
+    from fastfood import loaders
+
+    epochs = iter(range(1 << 30))
+
+    def make() -> Iterable[int]:
+        ds = loaders.build(
+            kind, list(files), list(labels), training=training, batch_size=batch_size,
+            image_size=image_size, seed=seed, epoch=next(epochs), crop=crop,
+            num_threads=num_threads,
+        )
+        return batch_sizes(ds)
+
+    return make
+
+
+def bench_loader(
+    kind: str, files: Sequence[str], labels: Sequence[int], *, training: bool, batch_size: int,
+    image_size: int, warmup: int = 1, repeats: int = 3, **kwargs: Any,
+) -> Throughput:
+    """Steady-state images/s of one fastfood loader in one mode (see `time_passes`)."""
+    make = loader_pass(kind, files, labels, training=training, batch_size=batch_size,
+                       image_size=image_size, **kwargs)
+    return time_passes(make, warmup=warmup, repeats=repeats)
+
+
+def check_enough_files(num_files: int, batch_size: int) -> None:
+    """A training pass must have at least two full batches to time a steady state."""
+    from fastfood.errors import FastfoodError
+
+    if num_files < 2 * batch_size:
+        raise FastfoodError(
+            f"{num_files} images are too few to time batches of {batch_size}: "
+            f"need at least {2 * batch_size} (use --batch-size or a larger --data)"
+        )

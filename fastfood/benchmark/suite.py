@@ -1,0 +1,197 @@
+"""What `fastfood bench` measures, in what order, with which defaults.
+
+The defaults are chosen so that `fastfood bench` with no arguments finishes in about a
+minute on a 2-core laptop CPU: the loaders run at full size (224 px) on the built-in
+sample, while training runs a width-reduced VGG19 at a small input size unless a GPU is
+present (where the real model at 224 px is quick). The reduction is stated in the
+table titles and in the JSON settings, never hidden.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastfood.errors import FastfoodError
+
+WHAT = ("loaders", "train", "e2e", "predict")
+LOADERS = ("dali", "tfdata", "synthetic")
+PRECISIONS = ("fp32", "mixed")
+# Training on a CPU without a GPU: a VGG19 this size trains a step in well under a second.
+CPU_WIDTH, CPU_TRAIN_IMAGE_SIZE, CPU_STEPS = 0.125, 64, 5
+GPU_STEPS = 20
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Everything a `fastfood bench` run depends on; 0 means 'choose for this machine'."""
+
+    data: str = ""  # empty: the built-in sample
+    what: tuple[str, ...] = ("loaders", "train", "e2e")
+    loaders: tuple[str, ...] = LOADERS
+    precisions: tuple[str, ...] = PRECISIONS
+    batch_size: int = 64
+    image_size: int = 224  # loader output size (and training size on a GPU)
+    train_image_size: int = 0  # 0: image_size on a GPU, 64 on a CPU
+    width: float = 0.0  # 0: 1.0 on a GPU, 0.125 on a CPU
+    steps: int = 0  # timed training steps per repeat; 0: 20 on a GPU, 5 on a CPU
+    warmup: int = 2  # untimed training steps (loader passes: always 1)
+    repeats: int = 3
+    seed: int = 0
+
+    def resolved(self, has_gpu: bool) -> "BenchSettings":
+        """The same settings with every 'choose for this machine' value chosen."""
+        return dataclasses.replace(
+            self,
+            train_image_size=self.train_image_size or (self.image_size if has_gpu
+                                                       else CPU_TRAIN_IMAGE_SIZE),
+            width=self.width or (1.0 if has_gpu else CPU_WIDTH),
+            steps=self.steps or (GPU_STEPS if has_gpu else CPU_STEPS),
+        )
+
+    def check(self) -> "BenchSettings":
+        """Raise FastfoodError naming the flag for any value that cannot work."""
+        for flag, values, allowed in (("--what", self.what, WHAT),
+                                      ("--loaders", self.loaders, LOADERS),
+                                      ("--precision", self.precisions, PRECISIONS)):
+            bad = [v for v in values if v not in allowed]
+            if bad or not values:
+                raise FastfoodError(f"{flag}: {','.join(bad) or 'nothing'} is not one of "
+                                    f"{','.join(allowed)}")
+        for flag, value in (("--batch-size", self.batch_size), ("--image-size", self.image_size),
+                            ("--repeats", self.repeats)):
+            if value < 1:
+                raise FastfoodError(f"{flag} must be at least 1, got {value}")
+        if self.warmup < 0 or self.steps < 0 or self.width < 0 or self.train_image_size < 0:
+            raise FastfoodError("--warmup, --steps, --width and --train-image-size must be >= 0")
+        return self
+
+
+def dataset(root: str) -> tuple[str, list[str], list[int], int]:
+    """(root, files, labels, num_classes): every image of the dataset, train and val."""
+    from fastfood import data
+    from fastfood.data.sample import default_sample
+
+    path = root or str(default_sample())
+    spec = data.load(path)
+    files = list(spec.train.files) + list(spec.val.files)
+    labels = list(spec.train.labels) + list(spec.val.labels)
+    return str(spec.root), files, labels, len(spec.classes)
+
+
+def _guard(fn: Callable[[], Any], errors: list[str], name: str) -> dict[str, Any]:
+    """Run one measurement; a crash becomes an 'error' entry so the others still run.
+
+    Input mistakes (FastfoodError) are not measurements failing: they propagate.
+    """
+    try:
+        return fn()
+    except FastfoodError:
+        raise
+    except Exception as err:  # noqa: BLE001 - reported in the table and the JSON
+        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        errors.append(f"{name}: {message}")
+        return {"error": message}
+
+
+def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: None
+        ) -> dict[str, Any]:
+    """Measure what `settings.what` asks for; returns the JSON-ready result dict."""
+    from fastfood.benchmark import loaders as lb
+    from fastfood.benchmark import machine
+    from fastfood.benchmark import train as tb
+
+    settings.check()
+    info = machine.machine_info(with_gpus=True)
+    s = settings.resolved(has_gpu=bool(info["gpus"]))
+    root, files, labels, num_classes = dataset(s.data)
+    warnings = [w for w in [machine.busy_warning(info)] if w]
+    errors: list[str] = []
+    result: dict[str, Any] = {
+        "machine": info,
+        "settings": {**dataclasses.asdict(s), "data": root, "num_files": len(files),
+                     "num_classes": num_classes},
+        "labels": {},
+        "warnings": warnings,
+    }
+    start = time.perf_counter()
+
+    if "loaders" in s.what:
+        lb.check_enough_files(len(files), s.batch_size)
+        result["labels"]["loaders"] = (
+            f"Loaders: {len(files)} images -> {s.image_size} px, batch {s.batch_size}, "
+            f"img/s steady state, median of {s.repeats} passes after 1 warm-up")
+        result["loaders"] = {}
+        for kind in s.loaders:
+            progress(f"loader {kind}")
+            row: dict[str, Any] = {}
+            for mode in ("train", "eval"):
+                got = _guard(lambda: lb.bench_loader(
+                    kind, files, labels, training=mode == "train", batch_size=s.batch_size,
+                    image_size=s.image_size, warmup=1, repeats=s.repeats, seed=s.seed,
+                ).to_dict(), errors, f"loader {kind} {mode}")
+                if "error" in got:
+                    row = {"error": got["error"]}
+                    break
+                row[mode] = got
+                row[f"{mode}_img_s"] = got["img_s"]
+            result["loaders"][kind] = row
+
+    setup = tb.TrainSetup(num_classes=num_classes, batch_size=s.batch_size,
+                          image_size=s.train_image_size, width=s.width, steps=s.steps,
+                          warmup=s.warmup, repeats=s.repeats, seed=s.seed)
+    reduced = "" if (s.width == 1.0 and s.train_image_size == 224) else " (REDUCED model/size)"
+    model_label = (f"VGG19 width {s.width:g} at {s.train_image_size} px{reduced}, "
+                   f"batch {s.batch_size}, {s.steps} steps x {s.repeats} repeats "
+                   f"after {s.warmup} warm-up")
+    if "train" in s.what or "e2e" in s.what:
+        result["labels"]["train"] = f"Training: {model_label}"
+        result["train"] = train = {}
+        real = [k for k in s.loaders if k != "synthetic"]
+        for precision in s.precisions:
+            inputs = (["synthetic", "keras_fit"] if "train" in s.what else []) + (
+                real if "e2e" in s.what else [])
+            if "e2e" in s.what and "train" not in s.what:
+                inputs = ["synthetic"] + inputs  # e2e is measured against synthetic input
+            for kind in inputs:
+                name = f"{precision}/{kind}"
+                progress(f"train {name}")
+                if kind == "keras_fit":
+                    fn = lambda: tb.bench_keras_fit(precision, setup).to_dict()  # noqa: E731
+                else:
+                    fn = lambda: tb.bench_fastfood(  # noqa: E731
+                        precision, kind, files, labels, setup).to_dict()
+                train[name] = _guard(fn, errors, f"train {name}")
+            _add_train_ratios(train, precision)
+
+    if "predict" in s.what:
+        result["labels"]["predict"] = f"Predict (eval loader -> forward pass): {model_label}"
+        result["predict"] = {}
+        for precision in s.precisions:
+            for kind in s.loaders:
+                name = f"{precision}/{kind}"
+                progress(f"predict {name}")
+                result["predict"][name] = _guard(
+                    lambda: tb.bench_eval(kind, files, labels, precision, setup).to_dict(),
+                    errors, f"predict {name}")
+
+    result["errors"] = errors
+    result["wall_s"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def _add_train_ratios(train: dict[str, dict[str, Any]], precision: str) -> None:
+    """Each input against synthetic input, and fastfood against Keras fit, per precision."""
+    synthetic = train.get(f"{precision}/synthetic", {}).get("img_s")
+    fit = train.get(f"{precision}/keras_fit", {}).get("img_s")
+    for name, row in train.items():
+        if not name.startswith(f"{precision}/") or "error" in row:
+            continue
+        kind = name.split("/", 1)[1]
+        if synthetic and kind not in ("synthetic", "keras_fit"):
+            row["ratio_to_synthetic"] = round(row["img_s"] / synthetic, 3)
+        if fit and kind != "keras_fit":
+            row["ratio_to_keras_fit"] = round(row["img_s"] / fit, 3)

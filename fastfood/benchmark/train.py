@@ -1,0 +1,235 @@
+"""Training images per second: fastfood's own step against Keras `model.fit`.
+
+fastfood's figure runs the product's pieces: the precision and XLA choice
+(`fastfood.train.precision`), the strategy and input distribution
+(`fastfood.train.distribute`) and the compiled step (`fastfood.train.step`), fed by a
+fastfood loader that is rebuilt every epoch as the training loop does. The Keras figure
+is what a user gets from `compile` + `fit` on the same model, precision, batch and XLA
+setting, fed one synthetic batch repeated, so it is the best case for Keras.
+
+Every timed repeat runs `steps` steps and ends by fetching the loss, so queued device
+work is inside the timing; warm-up steps (tracing, compiling, autotuning) are not.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastfood.benchmark.timing import Throughput, time_repeats
+
+LEARNING_RATE = 0.01  # any value: speed does not depend on it
+MOMENTUM = 0.9
+WEIGHT_DECAY = 5e-4
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """What every training measurement in one benchmark run shares."""
+
+    num_classes: int
+    batch_size: int = 64
+    image_size: int = 224
+    width: float = 1.0
+    steps: int = 10  # timed steps per repeat
+    warmup: int = 2  # untimed steps first
+    repeats: int = 3
+    xla: str = "auto"
+    seed: int = 0
+
+
+def _fresh(precision: str, xla: str) -> tuple[Any, bool, dict[str, Any]]:
+    """Clear Keras state, set the global policy, choose XLA: before any model is built."""
+    import keras
+
+    from fastfood.train import precision as prec
+
+    keras.backend.clear_session()
+    gc.collect()
+    hw = prec.detect()
+    chosen = prec.choose_precision(precision, hw)
+    prec.apply(chosen)
+    jit, why = prec.choose_xla(xla, hw)
+    info = {"policy": chosen.policy, "precision_reason": chosen.reason, "xla": jit,
+            "xla_reason": why}
+    return chosen, jit, info
+
+
+def _model(setup: TrainSetup) -> Any:
+    from fastfood.model import vgg19
+
+    return vgg19(setup.num_classes, image_size=setup.image_size, width=setup.width,
+                 weights=None)
+
+
+class EpochFeeder:
+    """Hands the step an iterator with a batch left, building the next epoch when needed.
+
+    Mirrors the training loop: one dataset per epoch from `fastfood.loaders.build`,
+    distributed over the strategy's replicas.
+    """
+
+    def __init__(self, kind: str, files: Sequence[str], labels: Sequence[int],
+                 strategy: Any, setup: TrainSetup):
+        from fastfood import loaders
+        from fastfood.train import distribute
+
+        self.kind, self.files, self.labels = kind, list(files), list(labels)
+        self.strategy, self.setup = strategy, setup
+        self.layout = distribute.layout(strategy)
+        per_replica = self.layout.per_replica_batch(setup.batch_size)
+        self.steps_per_epoch = loaders.steps_per_epoch(
+            len(self.files), per_replica, (0, self.layout.num_pipelines))
+        if self.steps_per_epoch < 1:
+            from fastfood.errors import FastfoodError
+
+            raise FastfoodError(f"{len(self.files)} images make no full batch of {per_replica}")
+        self.epoch, self.left, self.iterator = -1, 0, None
+
+    def _dataset(self, shard: tuple[int, int], batch: int) -> Any:
+        from fastfood import loaders
+
+        return loaders.build(
+            self.kind, self.files, self.labels, training=True, batch_size=batch,
+            image_size=self.setup.image_size, seed=self.setup.seed, shard=shard,
+            epoch=self.epoch)
+
+    def next_iterator(self) -> Any:
+        from fastfood.train import distribute
+
+        if self.left == 0:
+            self.epoch += 1
+            on_device = self.kind == "dali" and _has_gpu()
+            data = distribute.distribute(self.strategy, self._dataset, self.setup.batch_size,
+                                         on_device=on_device)
+            self.iterator, self.left = iter(data), self.steps_per_epoch
+        self.left -= 1
+        return self.iterator
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def bench_fastfood(precision: str, loader: str, files: Sequence[str], labels: Sequence[int],
+                   setup: TrainSetup) -> Throughput:
+    """fastfood's compiled train step fed by `loader` ('synthetic' for compute alone)."""
+    from fastfood.train import distribute
+    from fastfood.train import step as train_step_lib
+
+    chosen, jit, info = _fresh(precision, setup.xla)
+    strategy = distribute.make_strategy()
+    with strategy.scope():
+        model = _model(setup)
+        optimizer = train_step_lib.make_optimizer(LEARNING_RATE, MOMENTUM,
+                                                  loss_scale=chosen.loss_scale)
+        optimizer.build(model.trainable_variables)
+    step = train_step_lib.make_train_step(model, optimizer, strategy,
+                                          global_batch=setup.batch_size,
+                                          weight_decay=WEIGHT_DECAY, jit_compile=jit)
+    feeder = EpochFeeder(loader, files, labels, strategy, setup)
+
+    def run(n: int) -> int:
+        logs = None
+        for _ in range(n):
+            logs = step(feeder.next_iterator())
+        loss = float(logs["loss"])  # waits for the device
+        if not math.isfinite(loss):
+            raise RuntimeError(f"benchmark training diverged (loss {loss})")
+        return n * setup.batch_size
+
+    if setup.warmup:
+        run(setup.warmup)
+    result = time_repeats(lambda: run(setup.steps), warmup=0, repeats=setup.repeats)
+    _restore_policy()
+    return Throughput(result.items, result.seconds,
+                      {**info, "steps_per_epoch": feeder.steps_per_epoch})
+
+
+def steps_per_execution(steps: int, cap: int = 8) -> int:
+    """Largest divisor of `steps` up to `cap`: amortises Keras's per-call overhead while
+    keeping every timed epoch exactly `steps` steps long."""
+    return max(d for d in range(1, min(cap, steps) + 1) if steps % d == 0)
+
+
+def bench_keras_fit(precision: str, setup: TrainSetup) -> Throughput:
+    """`model.compile(SGD momentum, sparse CE from logits)` + `model.fit` on one batch."""
+    import keras
+    import tensorflow as tf
+
+    _, jit, info = _fresh(precision, setup.xla)
+    model = _model(setup)
+    spe = steps_per_execution(setup.steps)
+    model.compile(
+        optimizer=keras.optimizers.SGD(LEARNING_RATE, momentum=MOMENTUM),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=spe, jit_compile=jit,
+    )
+    size = setup.image_size
+    images = tf.random.stateless_uniform([setup.batch_size, size, size, 3], [setup.seed, 1],
+                                         0, 256, dtype=tf.int32)
+    labels = tf.random.stateless_uniform([setup.batch_size], [setup.seed, 2], 0,
+                                         setup.num_classes, dtype=tf.int32)
+    data = tf.data.Dataset.from_tensors((tf.cast(images, tf.uint8), labels)).repeat()
+
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.seconds.append(time.perf_counter() - self.start)
+
+    warm = max(spe, math.ceil(max(setup.warmup, 1) / spe) * spe)
+    model.fit(data, epochs=1, steps_per_epoch=warm, verbose=0)
+    clock = EpochClock()
+    model.fit(data, epochs=setup.repeats, steps_per_epoch=setup.steps, verbose=0,
+              callbacks=[clock])
+    _restore_policy()
+    n = setup.steps * setup.batch_size
+    return Throughput(tuple([n] * len(clock.seconds)), tuple(clock.seconds),
+                      {**info, "steps_per_execution": spe, "weight_decay": "none"})
+
+
+def bench_eval(loader: str, files: Sequence[str], labels: Sequence[int], precision: str,
+               setup: TrainSetup) -> Throughput:
+    """Evaluation/prediction throughput: eval-mode loader into the forward pass."""
+    from fastfood import loaders
+    from fastfood.benchmark.timing import time_passes
+    from fastfood.train import distribute
+    from fastfood.train import step as train_step_lib
+
+    _, _, info = _fresh(precision, setup.xla)
+    strategy = distribute.make_strategy()
+    with strategy.scope():
+        model = _model(setup)
+    eval_step = train_step_lib.make_eval_step(model, strategy, num_classes=setup.num_classes)
+
+    def one_pass() -> Any:
+        ds = loaders.build(loader, list(files), list(labels), training=False,
+                           batch_size=setup.batch_size, image_size=setup.image_size)
+        out = None
+        for batch in ds:
+            out = eval_step(batch)
+            yield int(batch[0].shape[0])
+        if out is not None:
+            float(out["count_sum"])  # the pass ends when the device has finished
+
+    result = time_passes(one_pass, warmup=1, repeats=setup.repeats)
+    _restore_policy()
+    return Throughput(result.items, result.seconds, {**result.extra, **info})
+
+
+def _restore_policy() -> None:
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
