@@ -10,7 +10,8 @@ and gives every loader the same list of good files, so their orders stay identic
 What it checks, per file: it can be opened; it is not empty; it starts with the JPEG
 (``FF D8 FF``) or PNG signature; a JPEG ends with the end-of-image marker ``FF D9`` (trailing
 zero or whitespace padding tolerated) and its header is a clean chain of marker segments up
-to the first start-of-scan; a PNG ends with its ``IEND`` chunk.
+to the first start-of-scan, with a sane frame header (non-zero size; 1, 3 or 4 colour
+components); a PNG ends with its ``IEND`` chunk.
 
 The header walk is there for DALI: libjpeg (TensorFlow) decodes a JPEG with junk bytes
 between header segments after a warning, but DALI's parser (nvImageCodec) stops the whole
@@ -77,9 +78,17 @@ def check_file(path: str) -> str | None:
     return "not a JPEG or PNG file"
 
 
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
+
+
 def _jpeg_header_problem(f: BinaryIO, size: int) -> str | None:
-    """Walk the marker segments from SOI to the first SOS; say what is wrong, if anything."""
+    """Walk the marker segments from SOI to the first SOS; say what is wrong, if anything.
+
+    Also checks the frame header (SOF): a zero height or width, or a component count other
+    than 1 (gray), 3 (YCbCr/RGB) or 4 (CMYK/YCCK), fails in every decoder.
+    """
     pos = 2  # after SOI
+    seen_frame = False
     while True:
         f.seek(pos)
         head = f.read(4)
@@ -96,7 +105,7 @@ def _jpeg_header_problem(f: BinaryIO, size: int) -> str | None:
                 return "JPEG ends before its first scan"
         marker = head[1]
         if marker == 0xDA:  # start of scan: the header is done
-            return None
+            return None if seen_frame else "corrupt JPEG header: no frame header before the scan"
         if marker == 0xD9:
             return "JPEG has no image data (end-of-image before the first scan)"
         if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
@@ -107,6 +116,16 @@ def _jpeg_header_problem(f: BinaryIO, size: int) -> str | None:
         length = int.from_bytes(head[2:4], "big")
         if length < 2 or pos + 2 + length > size:
             return f"corrupt JPEG header: bad segment length at offset {pos}"
+        if marker in _SOF_MARKERS:
+            frame = f.read(6)  # precision, height, width, components
+            height = int.from_bytes(frame[1:3], "big")
+            width = int.from_bytes(frame[3:5], "big")
+            components = frame[5] if len(frame) == 6 else 0
+            if height == 0 or width == 0:
+                return f"corrupt JPEG header: image size {width}x{height}"
+            if components not in (1, 3, 4) or length != 8 + 3 * components:
+                return f"corrupt JPEG header: {components} colour components"
+            seen_frame = True
         pos += 2 + length
 
 
