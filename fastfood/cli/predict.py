@@ -1,12 +1,70 @@
-"""`fastfood predict` (not built yet)."""
+"""`fastfood predict IMG_OR_DIR...`: top-k classes of image files with a trained run.
+
+Arguments are checked (paths exist, the run directory is a run, --top-k >= 1) before
+TensorFlow is imported, so a typo fails in a fraction of a second with exit code 2.
+Exit code 1 when some file could not be read or decoded (it is named, the others answered).
+Set FASTFOOD_TIMING=1 for a phase-by-phase timing line on stderr (benchmarks/predict.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import click
 
-from fastfood.cli import not_built
+LOADERS = ("auto", "tfdata", "dali")
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def predict(args: tuple[str, ...]) -> None:
-    """Not built yet."""
-    not_built("predict")
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="IMG_OR_DIR...")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=None,
+              help="Run to use (default: the newest under runs/).")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
+              help="A checkpoint prefix inside a run (e.g. runs/x/ckpt/ckpt-300) instead of "
+                   "the run's best/final weights.")
+@click.option("--top-k", type=int, default=5, show_default=True, help="Classes per file.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per line: {file, top_k: [{class, name, index, prob}]} "
+                   "or {file, error}.")
+@click.option("--batch-size", type=int, default=32, show_default=True,
+              help="Images per forward pass.")
+@click.option("--loader", type=click.Choice(LOADERS), default="auto", show_default=True,
+              help="Input pipeline; auto decodes a handful of files directly and uses "
+                   "DALI (when installed) or tf.data for more.")
+def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | None, top_k: int,
+            as_json: bool, batch_size: int, loader: str) -> None:
+    """Classify JPEG/PNG files and folders (searched recursively) with a trained run."""
+    from fastfood.serve.timing import PhaseTimer
+
+    timer = PhaseTimer()
+    from fastfood.errors import FastfoodError
+    from fastfood.predict import Predictor, check_top_k, format_text
+    from fastfood.serve.files import collect_images
+    from fastfood.serve.runs import resolve_run_dir
+
+    check_top_k(top_k)
+    if batch_size < 1:
+        raise FastfoodError(f"--batch-size must be >= 1, got {batch_size}")
+    files = collect_images(paths)
+    if not files:
+        raise FastfoodError(f"no .jpg/.jpeg/.png files in {', '.join(paths)}")
+    resolve_run_dir(run_dir, model_path)  # fail fast, before TensorFlow is imported
+
+    predictor = Predictor.load(run_dir, model_path, timer=timer)
+    failed = 0
+    for prediction in predictor.predict_files(files, top_k=top_k, batch_size=batch_size,
+                                              loader=loader, timer=timer):
+        failed += prediction.error is not None
+        with timer.phase("output"):
+            if as_json:
+                click.echo(json.dumps(prediction.to_json()))
+            else:
+                click.echo(format_text(prediction))
+    if failed and not as_json:
+        click.echo(f"fastfood: {failed} of {len(files)} files could not be classified",
+                   err=True)
+    timer.report()
+    if failed:
+        sys.exit(1)  # not click's Exit: the group runs click with standalone_mode=False

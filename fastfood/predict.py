@@ -1,0 +1,160 @@
+"""Classify image files with a trained run: top-k classes and probabilities per file.
+
+    predictor = Predictor.load("runs/food101")
+    for p in predictor.predict_files(["a.jpg", "photos/"], top_k=5):
+        print(p.file, p.error or p.top_k[0].name)
+
+The pixels the model sees are the eval loader's (`fastfood.serve.batches`: the loaders'
+eval mode in batches, or `preprocess.eval_image` itself for a handful of files), so a file
+gets the same answer here as in `fastfood evaluate` and from the exported SavedModel.
+A file that cannot be read or decoded gets a `Prediction` with `error` set, in its place in
+the input order; the others still get answers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastfood.errors import FastfoodError
+from fastfood.serve.batches import Batch, decode_batches
+from fastfood.serve.forward import Forward, top_k
+from fastfood.serve.timing import PhaseTimer
+
+DEFAULT_TOP_K = 5
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Guess:
+    """One of a file's top-k: class index, class name (folder/id), display name, probability."""
+
+    index: int
+    cls: str
+    name: str
+    prob: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"class": self.cls, "name": self.name, "index": self.index, "prob": self.prob}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one file: its top-k guesses, or why it has none."""
+
+    file: str
+    top_k: tuple[Guess, ...] = field(default_factory=tuple)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"file": self.file, "error": self.error}
+        return {"file": self.file, "top_k": [g.to_json() for g in self.top_k]}
+
+
+class Predictor:
+    """A run's model (float32) with its class names and input size, ready to classify files."""
+
+    def __init__(
+        self,
+        model: Any,
+        classes: Sequence[str],
+        display_names: Sequence[str],
+        image_size: int,
+        run_dir: str | os.PathLike[str] = "",
+    ) -> None:
+        self.model = model
+        self.classes = tuple(classes)
+        self.display_names = tuple(display_names) or self.classes
+        self.image_size = int(image_size)
+        self.run_dir = Path(run_dir)
+        self.forward = Forward(model, self.image_size)
+
+    @classmethod
+    def load(
+        cls,
+        run_dir: str | os.PathLike[str] | None = None,
+        model_path: str | os.PathLike[str] | None = None,
+        timer: PhaseTimer | None = None,
+    ) -> "Predictor":
+        """Load a run: `run_dir`, the run of `model_path`, or the newest under runs/."""
+        from fastfood.serve.runs import load_run, resolve_run_dir
+
+        path = resolve_run_dir(run_dir, model_path)
+        model, info = load_run(path, model_path, timer)
+        return cls(model, info.classes, info.display_names, info.image_size, info.run_dir)
+
+    def predict_files(
+        self,
+        files: Sequence[str],
+        *,
+        top_k: int = DEFAULT_TOP_K,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        loader: str = "auto",
+        timer: PhaseTimer | None = None,
+    ) -> Iterator[Prediction]:
+        """One Prediction per file, in the order of `files`, as soon as each is known."""
+        check_top_k(top_k)
+        if batch_size < 1:
+            raise FastfoodError(f"--batch-size must be >= 1, got {batch_size}")
+        timer = timer or PhaseTimer(enabled=False)
+        files = [str(f) for f in files]
+        # Trace the model only when there will be more than one batch (see serve.forward).
+        traced = len(files) > batch_size
+        stream = decode_batches(files, image_size=self.image_size, batch_size=batch_size,
+                                kind=loader)
+        ready: dict[int, Prediction] = {}
+        next_out = 0
+        for item in _timed(stream, timer, "decode"):
+            if isinstance(item, Batch):
+                with timer.phase("forward"):
+                    probs = self.forward(item.images, traced=traced)
+                for i, row in zip(item.indices, self._guesses(probs, top_k)):
+                    ready[i] = Prediction(files[i], row)
+            else:
+                ready[item.index] = Prediction(files[item.index], error=item.reason)
+            while next_out in ready:
+                yield ready.pop(next_out)
+                next_out += 1
+        if next_out != len(files):  # cannot happen unless decode_batches breaks its promise
+            missing = [files[i] for i in range(next_out, len(files)) if i not in ready]
+            raise RuntimeError(f"no answer for {len(missing)} files, first {missing[:1]}")
+
+    def _guesses(self, probs: Any, k: int) -> list[tuple[Guess, ...]]:
+        indices, values = top_k(probs, k)
+        return [
+            tuple(Guess(int(c), self.classes[c], self.display_names[c], float(p))
+                  for c, p in zip(row_i, row_p))
+            for row_i, row_p in zip(indices, values)
+        ]
+
+
+def check_top_k(top_k: int) -> int:
+    """--top-k must be at least 1 (more than the class count just means all classes)."""
+    if int(top_k) < 1:
+        raise FastfoodError(f"--top-k must be >= 1, got {top_k}")
+    return int(top_k)
+
+
+def _timed(stream: Iterable[Any], timer: PhaseTimer, name: str) -> Iterator[Any]:
+    """Yield from `stream`, adding the time spent waiting for each item to phase `name`."""
+    it = iter(stream)
+    while True:
+        with timer.phase(name):
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+        yield item
+
+
+def format_text(prediction: Prediction) -> str:
+    """Human output: the file, then one `prob  name` line per guess (or the error)."""
+    if prediction.error is not None:
+        return f"{prediction.file}\n  error: {prediction.error}"
+    lines = [prediction.file]
+    lines += [f"  {g.prob:7.2%}  {g.name}" for g in prediction.top_k]
+    return "\n".join(lines)

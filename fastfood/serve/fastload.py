@@ -1,0 +1,113 @@
+"""The two biggest avoidable costs of a cold predict: importing matplotlib and random init.
+
+1. `import tensorflow` imports Keras 3, which imports `matplotlib.pyplot` at start-up (for
+   `keras.visualization`, which fastfood never uses) when matplotlib is installed: about a
+   second of CPU on a small machine. `import_tensorflow()` hides matplotlib for the duration of
+   that import only (Keras catches the ImportError and disables the gallery plots); a later
+   `import matplotlib` (evaluate's confusion plot) works as usual.
+
+2. Building VGG19 draws ~143 M random numbers for weights that the checkpoint overwrites a
+   moment later; on two CPU cores that Philox draw costs more than reading the checkpoint.
+   `restored_variables_only()` swaps the initial value of every large Keras variable created
+   inside it for zeros (a memset), so only the restore pays. Because a variable the restore
+   then missed would silently stay zero, `check_restored()` verifies afterwards that none of
+   the swapped variables is still all zeros.
+
+Both are safe no-ops when their assumptions do not hold: matplotlib already imported, or a
+Keras version whose variables do not carry their shape where we look (then the random init
+simply runs as before).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+from fastfood.errors import FastfoodError
+
+# Smaller variables (biases, seed-generator states, optimizer counters) keep their real
+# initial values: they cost nothing, and some of them are not in every checkpoint.
+MIN_SWAPPED_ELEMENTS = 1 << 16
+
+
+def import_tensorflow() -> ModuleType:
+    """`import tensorflow`, without letting Keras pull in matplotlib.pyplot on the way."""
+    if "tensorflow" in sys.modules or "matplotlib" in sys.modules:
+        import tensorflow as tf
+
+        return tf
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]  # makes `import matplotlib` raise ImportError
+    try:
+        import tensorflow as tf
+    finally:
+        if sys.modules.get("matplotlib", 0) is None:
+            del sys.modules["matplotlib"]
+    return tf
+
+
+class Swapped:
+    """The variables whose random init was replaced by zeros (to check after the restore)."""
+
+    def __init__(self) -> None:
+        self.variables: list[Any] = []
+
+
+@contextmanager
+def restored_variables_only() -> Iterator[Swapped]:
+    """Inside: large Keras variables start as zeros instead of random values (see module doc)."""
+    import keras
+    import tensorflow as tf
+
+    swapped = Swapped()
+
+    def creator(next_creator: Any, **kwargs: Any) -> Any:
+        spec = _keras_shape(kwargs.get("initial_value"), keras.Variable)
+        if spec is not None:
+            shape, dtype = spec
+            kwargs["initial_value"] = lambda: tf.zeros(shape, dtype)
+        variable = next_creator(**kwargs)
+        if spec is not None:
+            swapped.variables.append(variable)
+        return variable
+
+    with tf.variable_creator_scope(creator):
+        yield swapped
+
+
+def _keras_shape(initial_value: Any, variable_type: type) -> tuple[tuple[int, ...], str] | None:
+    """(shape, dtype) of the Keras variable whose deferred initializer this is, if large.
+
+    Keras' TF backend passes `lambda: initializer(self._shape, dtype=self._dtype)`, closing
+    over the Keras variable, whose shape is already set; anything else returns None.
+    """
+    if not callable(initial_value):
+        return None
+    for cell in getattr(initial_value, "__closure__", None) or ():
+        try:
+            owner = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(owner, variable_type):
+            shape = tuple(int(d) for d in owner.shape)
+            size = 1
+            for d in shape:
+                size *= d
+            if size >= MIN_SWAPPED_ELEMENTS:
+                return shape, str(owner.dtype)
+            return None
+    return None
+
+
+def check_restored(swapped: Swapped) -> None:
+    """Raise if a variable that started as zeros is still all zeros (the restore missed it)."""
+    import tensorflow as tf
+
+    for variable in swapped.variables:
+        if not bool(tf.reduce_any(tf.not_equal(variable, 0))):
+            raise FastfoodError(
+                f"variable {variable.name} {tuple(variable.shape)} was not restored from the "
+                "checkpoint (still zeros); the run directory's model does not match its config"
+            )

@@ -1,0 +1,116 @@
+"""Which run to serve, and its model loaded as fast as a cold process can.
+
+The model is rebuilt exactly as `fastfood.train.rundir.load_model` does (config.json +
+classes.json, then `restore_weights`: best/, else final/, else the newest ckpt/, model
+variables only), with two differences that matter for a cold `predict`:
+
+- it is built under the float32 policy whatever the run was trained with. Predict, evaluate
+  and export all run float32, so they agree to rounding; on CPUs without native bf16 (AVX2
+  only, like our 2-core boxes) float32 is also the faster one, and it is the only policy the
+  exported SavedModel needs. The global policy is restored afterwards.
+- large variables start as zeros instead of random values (`fastload`), since the restore
+  overwrites them anyway; a variable the restore missed is an error, not a silent zero.
+
+Building and restoring are timed as separate phases (FASTFOOD_TIMING).
+`--model PATH` names one checkpoint (a prefix such as runs/x/ckpt/ckpt-300) instead of the
+run's default; its run directory is the nearest parent folder holding config.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastfood.errors import FastfoodError
+from fastfood.paths import runs_dir
+from fastfood.serve.timing import PhaseTimer
+from fastfood.train.rundir import CONFIG, RunInfo, latest_run_dir, read_info
+
+
+def resolve_run_dir(run_dir: str | Path | None = None, model_path: str | Path | None = None) -> Path:
+    """The run to use: `run_dir`, else the one holding `model_path`, else the newest in runs/.
+
+    FastfoodError (exit 2) when the folder is no run or runs/ has none.
+    """
+    if run_dir is not None and model_path is not None:
+        raise FastfoodError("give --run-dir or --model, not both")
+    if model_path is not None:
+        return run_of_checkpoint(model_path)
+    if run_dir is not None:
+        path = Path(run_dir).expanduser()
+        read_info(path)  # raises with the reason when it is no run
+        return path
+    newest = latest_run_dir()
+    if newest is None:
+        raise FastfoodError(
+            f"no run under {runs_dir()}/ (train one with `fastfood train`, or pass --run-dir)"
+        )
+    return newest
+
+
+def run_of_checkpoint(model_path: str | Path) -> Path:
+    """The run directory of a checkpoint prefix: its nearest parent with a config.json."""
+    path = Path(model_path).expanduser().absolute()
+    if not (path.parent / f"{path.name}.index").is_file():
+        raise FastfoodError(
+            f"--model {model_path}: no checkpoint there (expected {path.name}.index next to it; "
+            "give a prefix such as runs/NAME/ckpt/ckpt-300)"
+        )
+    for parent in path.parents:
+        if (parent / CONFIG).is_file():
+            return parent
+    raise FastfoodError(f"--model {model_path}: no run directory (config.json) above it")
+
+
+@contextmanager
+def float32_policy() -> Iterator[None]:
+    """Build under the float32 dtype policy, then put the previous global policy back."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def load_run(
+    run_dir: str | Path,
+    model_path: str | Path | None = None,
+    timer: PhaseTimer | None = None,
+) -> tuple[Any, RunInfo]:
+    """(float32 keras.Model with trained weights, RunInfo) of a run; see the module doc."""
+    from fastfood.serve.fastload import check_restored, import_tensorflow, restored_variables_only
+
+    timer = timer or PhaseTimer(enabled=False)
+    with timer.phase("import_tensorflow"):
+        tf = import_tensorflow()
+    with timer.phase("import_model_code"):
+        from fastfood.model import vgg19
+        from fastfood.train.checkpoints import restore_weights
+
+    info = read_info(run_dir)
+    cfg = info.config.model
+    with timer.phase("build_model"), float32_policy(), restored_variables_only() as swapped:
+        model = vgg19(info.num_classes, image_size=cfg.image_size, width=cfg.width,
+                      dropout=cfg.dropout, weights=None, convention=info.convention)
+    with timer.phase("restore_weights"):
+        if model_path is None:
+            which, path = restore_weights(model, info.run_dir)
+        else:
+            which, path = "model", str(Path(model_path).expanduser())
+            try:
+                tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+                    .assert_existing_objects_matched()
+            except (tf.errors.OpError, AssertionError, ValueError) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                raise FastfoodError(
+                    f"--model {model_path}: cannot restore it into this run's model "
+                    f"({type(err).__name__}: {first[:200]})"
+                ) from None
+        check_restored(swapped)
+    return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
