@@ -1,9 +1,11 @@
 """The DALI loader: ``dali_pipeline.fastfood_pipeline`` wrapped in a ``DALIDataset``.
 
 Placement: with a GPU visible to TensorFlow the pipeline decodes with ``device='mixed'``
-and the dataset lives on ``/gpu:0`` (``device_id=0``: the first visible GPU; one process
-per GPU sets CUDA_VISIBLE_DEVICES), so batches arrive in GPU memory without a host copy.
-Without a GPU it runs DALI's CPU backend with ``device_id=None`` under ``/cpu:0``.
+and the dataset lives on ``/gpu:N`` with ``device_id=N``, so batches arrive in GPU memory
+without a host copy. N is the GPU named by the caller's ``tf.device`` scope (how
+``tf.distribute`` places a per-replica pipeline with ``experimental_place_dataset_on_device``,
+as DALI's tf.distribute guide does), else 0. Without a GPU it runs DALI's CPU backend with
+``device_id=None`` under ``/cpu:0``.
 
 Epochs: ``DALIDataset`` never ends (its reader wraps around), so training takes exactly
 ``steps_per_epoch - skip_batches`` batches from a pipeline whose reader holds exactly those
@@ -30,6 +32,15 @@ def _dali_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
+def _scoped_gpu() -> int:
+    """Index of the GPU the caller's ``tf.device`` scope names; 0 when it names none."""
+    probe = tf.zeros([])  # placed by the enclosing device scope, like any op
+    spec = tf.DeviceSpec.from_string(probe.device or "")
+    if spec.device_type == "GPU" and spec.device_index is not None:
+        return int(spec.device_index)
+    return 0
+
+
 def _num_threads(num_threads: int) -> int:
     import os
 
@@ -50,7 +61,7 @@ def _dataset(
     static_batch: bool,
 ) -> tf.data.Dataset:
     threads = _num_threads(num_threads)
-    device_id = 0 if gpu else None
+    device_id = _scoped_gpu() if gpu else None
     pipe = make_pipeline(
         files, labels, training=training, batch_size=batch_size, image_size=image_size,
         device="gpu" if gpu else "cpu", crop=crop, seed=seed, num_threads=threads,
@@ -59,7 +70,7 @@ def _dataset(
     batch = batch_size if static_batch else None
     import nvidia.dali.plugin.tf as dali_tf
 
-    with tf.device("/gpu:0" if gpu else "/cpu:0"):
+    with tf.device(f"/gpu:{device_id}" if gpu else "/cpu:0"):
         return dali_tf.DALIDataset(
             pipeline=pipe,
             batch_size=batch_size,
