@@ -31,6 +31,7 @@ from fastfood.errors import FastfoodError
 # Smaller variables (biases, seed-generator states, optimizer counters) keep their real
 # initial values: they cost nothing, and some of them are not in every checkpoint.
 MIN_SWAPPED_ELEMENTS = 1 << 16
+_SAMPLE = 1 << 14
 
 
 def import_tensorflow() -> ModuleType:
@@ -102,11 +103,18 @@ def _keras_shape(initial_value: Any, variable_type: type) -> tuple[tuple[int, ..
 
 
 def check_restored(swapped: Swapped) -> None:
-    """Raise if a variable that started as zeros is still all zeros (the restore missed it)."""
+    """Raise if a variable that started as zeros is still all zeros (the restore missed it).
+
+    Looks at an evenly strided sample of each variable (up to `_SAMPLE` values), not all
+    143 M: a restored kernel with every sampled weight exactly 0.0 does not happen, and a
+    full pass would cost a noticeable share of a cold start.
+    """
     import tensorflow as tf
 
     for variable in swapped.variables:
-        if not bool(tf.reduce_any(tf.not_equal(variable, 0))):
+        flat = tf.reshape(variable, [-1])
+        stride = max(1, int(flat.shape[0]) // _SAMPLE)
+        if not bool(tf.reduce_any(tf.not_equal(flat[::stride], 0))):
             raise FastfoodError(
                 f"variable {variable.name} {tuple(variable.shape)} was not restored from the "
                 "checkpoint (still zeros); the run directory's model does not match its config"

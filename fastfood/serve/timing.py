@@ -7,7 +7,9 @@ tells which one to cut; `benchmarks/predict.py` reads the line this prints.
 
 Output: one line on stderr, `fastfood-timing {"phase": seconds, ...}` (JSON), phases in order,
 plus `total` (process start to the report) and `before_main` (process start to the first mark:
-the interpreter, click and fastfood's CLI).
+the interpreter, click and fastfood's CLI), and `cpu`: the CPU seconds (all threads) of each
+phase. On a machine shared with other work the wall times stretch but the CPU times barely
+move, so they still say which phase to cut; compare them with the wall times of a quiet run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 ENV = "FASTFOOD_TIMING"
 PREFIX = "fastfood-timing "
@@ -44,6 +47,7 @@ class PhaseTimer:
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = os.environ.get(ENV, "") not in ("", "0") if enabled is None else enabled
         self.phases: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         age = process_age() if self.enabled else None
         self._t0 = time.perf_counter()
         self._before = age
@@ -51,22 +55,25 @@ class PhaseTimer:
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Adds the time spent in the block to `name` (phases may repeat and accumulate)."""
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
 
-    def report(self) -> dict[str, float]:
-        """The phases (plus `other`, `before_main`, `total`); printed to stderr if enabled."""
+    def report(self) -> dict[str, Any]:
+        """The phases (plus `other`, `before_main`, `total`, `cpu`); printed if enabled."""
         elapsed = time.perf_counter() - self._t0
-        out = {k: round(v, 4) for k, v in self.phases.items()}
+        out: dict[str, Any] = {k: round(v, 4) for k, v in self.phases.items()}
         out["other"] = round(max(0.0, elapsed - sum(self.phases.values())), 4)
         if self._before is not None:
             out["before_main"] = round(self._before, 4)
             out["total"] = round(self._before + elapsed, 4)
         else:
             out["total"] = round(elapsed, 4)
+        out["cpu"] = {k: round(v, 4) for k, v in self.cpu.items()}
+        out["cpu"]["process"] = round(time.process_time(), 4)
         if self.enabled:
             print(PREFIX + json.dumps(out), file=sys.stderr, flush=True)
         return out
