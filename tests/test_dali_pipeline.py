@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastfood.loaders import order
+pytest.importorskip("nvidia.dali")
+
+from fastfood.loaders import order  # noqa: E402
 from fastfood.loaders.dali_pipeline import fastfood_pipeline, make_pipeline
 
-try:
+try:  # noqa: E402
     from test_loader_images import write_photo_set, write_tiny_set
 except ImportError:  # tests/ imported as a package
     from tests.test_loader_images import write_photo_set, write_tiny_set
@@ -138,3 +140,21 @@ def test_inception_crops_vary_in_scale(tmp_path: Path) -> None:
     # Zoomed-in crops make the line thick, zoomed-out ones thin, off-centre ones drop it.
     assert dark.max() > 2 * np.median(dark[dark > 0])
     assert (dark == 0).any() or dark.min() < 0.5 * np.median(dark)
+
+
+def test_gpu_decoder_arguments_exist_in_this_dali() -> None:
+    # The mixed (GPU) pipeline cannot be built without CUDA; at least check that every
+    # argument it passes is one the installed DALI's decoders accept.
+    from nvidia.dali import backend
+
+    from fastfood.loaders.dali_pipeline import decoder_args
+
+    gpu_args = set(decoder_args("gpu")) - {"device"}
+    assert {"hw_decoder_load", "preallocate_width_hint", "preallocate_height_hint",
+            "device_memory_padding", "host_memory_padding", "adjust_orientation"} <= gpu_args
+    for op in ("decoders__Image", "decoders__ImageRandomCrop", "decoders__ImageSlice",
+               "decoders__ImageCrop"):
+        accepted = set(backend.GetSchema(op).GetArgumentNames())
+        assert gpu_args <= accepted, (op, gpu_args - accepted)
+    assert decoder_args("gpu")["device"] == "mixed" and decoder_args("cpu")["device"] == "cpu"
+    assert decoder_args("cpu")["adjust_orientation"] is False

@@ -19,7 +19,10 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.test_loader_images import ODD_JPEGS, write_photo_set
 
-pytestmark = pytest.mark.dali
+pytestmark = [
+    pytest.mark.dali,
+    pytest.mark.skipif(not loaders.dali_available(), reason="DALI TensorFlow plugin not importable"),
+]
 MEAN_BOUND = 1.0
 IMAGE_BOUND = 2.0
 

@@ -52,15 +52,19 @@ from nvidia.dali import fn, pipeline_def, types
 
 from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SEED_MARGIN
 
-# nvJPEG settings for device='mixed', from NVIDIA's DALI ResNet-50 examples: pre-size the
-# decoder's device and pinned host buffers, and the hardware decoder's output for the
-# largest image expected, so they are not reallocated while training; send 65% of JPEGs to
-# the hardware decoder (A100/H100) and the rest to the CUDA decoder, which overlap.
+# nvJPEG settings for device='mixed', after NVIDIA's DALI ResNet-50 examples: send 65% of
+# the JPEGs to the hardware decoder (A100/H100) and the rest to the CUDA decoder, which run
+# side by side; pad nvJPEG's device and pinned host buffers (NVIDIA's values, sized for the
+# largest ImageNet sample) so they are not regrown while training.
 HW_DECODER_LOAD = 0.65
 DEVICE_MEMORY_PADDING = 211_025_920
 HOST_MEMORY_PADDING = 140_544_512
-PREALLOCATE_WIDTH_HINT = 5980
-PREALLOCATE_HEIGHT_HINT = 6430
+# The hardware decoder preallocates a whole batch of outputs of this size. NVIDIA uses
+# ImageNet's largest image (5980 x 6430), which at batch 64 reserves several GB of GPU memory
+# next to the model; Food-101's images are at most 512 px a side. A larger image only costs
+# a one-time reallocation.
+PREALLOCATE_WIDTH_HINT = 512
+PREALLOCATE_HEIGHT_HINT = 512
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
