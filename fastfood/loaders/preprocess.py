@@ -46,15 +46,6 @@ def decode_rgb(contents: tf.Tensor) -> tf.Tensor:
     return image
 
 
-def image_shape(contents: tf.Tensor) -> tf.Tensor:
-    """``[h, w]`` int32 of JPEG or PNG bytes; JPEGs are not decoded to find it."""
-    return tf.cond(
-        is_jpeg(contents),
-        lambda: tf.io.extract_jpeg_shape(contents)[:2],
-        lambda: tf.shape(tf.io.decode_png(contents, channels=3))[:2],
-    )
-
-
 def centre_square_window(height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
     """``[y0, x0, side, side]`` of the centre square (floor offsets, the eval crop)."""
     side = tf.minimum(height, width)
@@ -172,16 +163,18 @@ def train_image(
     crop_key, flip_key = tf.unstack(
         tf.random.experimental.stateless_split(tf.cast(key, tf.int64), num=2)
     )
-    hw = image_shape(contents)
-    window = crop_window(hw[0], hw[1], crop_key, crop)
 
     def jpeg() -> tf.Tensor:
+        hw = tf.io.extract_jpeg_shape(contents)  # from the header, no decode
+        window = crop_window(hw[0], hw[1], crop_key, crop)
         return tf.io.decode_and_crop_jpeg(
             contents, window, channels=3, dct_method="INTEGER_ACCURATE"
         )
 
     def png() -> tf.Tensor:
         full = tf.io.decode_png(contents, channels=3, dtype=tf.uint8)
+        hw = tf.shape(full)
+        window = crop_window(hw[0], hw[1], crop_key, crop)
         return tf.slice(full, [window[0], window[1], 0], [window[2], window[3], 3])
 
     image = tf.cond(is_jpeg(contents), jpeg, png)
