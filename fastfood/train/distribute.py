@@ -121,3 +121,18 @@ def distribute(strategy: Any, dataset_fn: DatasetFn, global_batch: int, *,
     else:
         options = tf.distribute.InputOptions()
     return strategy.distribute_datasets_from_function(fn, options)
+
+
+def worker_id(strategy: Any) -> tuple[bool, int]:
+    """(is_chief, task index): only the chief writes logs and the run's checkpoints.
+
+    Other workers of a multi-worker cluster still take part in every save (the save is a
+    collective) but write into a scratch folder of their own.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True, 0
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    has_chief = "chief" in resolver.cluster_spec().jobs
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+    return chief, task_id

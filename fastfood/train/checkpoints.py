@@ -1,0 +1,146 @@
+"""Checkpoints: the last few in ckpt/, the best by validation top-1 in best/.
+
+A checkpoint holds the model, the optimizer (momentum, its step counter that drives the
+LR schedule, the loss scale) and where the loop was: global step, epoch and batches done
+in that epoch, so a resumed run continues exactly where the saved one stopped.
+
+Why a SIGKILL cannot leave a half-written checkpoint that gets picked up: TensorFlow
+writes the data and index files first and only then rewrites the small `checkpoint`
+state file (atomically, by rename) to name the new one; restore goes through that state
+file. Files of an interrupted save are never listed. As a second guard, restore falls
+back to the previous listed checkpoint if the newest cannot be read.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CKPT_DIR = "ckpt"
+BEST_DIR = "best"
+FINAL_DIR = "final"
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where training stands: steps done, the epoch in progress, batches done in it."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_top1: float = -1.0
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """True when ckpt/ names at least one complete checkpoint."""
+    import tensorflow as tf
+
+    return tf.train.latest_checkpoint(str(Path(run_dir) / CKPT_DIR)) is not None
+
+
+class Checkpoints:
+    """The run's checkpoint managers and the loop-position variables they save.
+
+    Create it inside the strategy's scope, after the optimizer is built, so restoring
+    fills existing variables instead of deferring.
+    """
+
+    def __init__(self, run_dir: str | Path, model: Any, optimizer: Any, *, keep: int = 3):
+        import tensorflow as tf
+
+        self.run_dir = Path(run_dir)
+        self._vars = {
+            "step": tf.Variable(0, dtype=tf.int64, trainable=False, name="step"),
+            "epoch": tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
+            "batch_in_epoch": tf.Variable(0, dtype=tf.int64, trainable=False,
+                                          name="batch_in_epoch"),
+            "best_top1": tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_top1"),
+        }
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **self._vars)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(self.run_dir / CKPT_DIR), max_to_keep=max(1, keep),
+            checkpoint_name="ckpt",
+        )
+        self._best_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_step")
+        self._best_top1 = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="top1")
+        self.best = tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=model, step=self._best_step, top1=self._best_top1),
+            str(self.run_dir / BEST_DIR), max_to_keep=1, checkpoint_name="best",
+        )
+        self._model = model
+        self.last_saved_step = -1
+
+    def save(self, pos: Position) -> str:
+        """Write a checkpoint for this position (once per step number)."""
+        if pos.step == self.last_saved_step:
+            return self.manager.latest_checkpoint or ""
+        for key, value in (("step", pos.step), ("epoch", pos.epoch),
+                           ("batch_in_epoch", pos.batch_in_epoch),
+                           ("best_top1", pos.best_top1)):
+            self._vars[key].assign(value)
+        path = self.manager.save(checkpoint_number=pos.step)
+        self.last_saved_step = pos.step
+        return path
+
+    def save_best(self, step: int, top1: float) -> str:
+        """Replace best/ with the current weights (model only: what predict needs)."""
+        self._best_step.assign(step)
+        self._best_top1.assign(top1)
+        return self.best.save(checkpoint_number=step)
+
+    def save_final(self) -> str:
+        """The weights at the end of training, model only, in final/."""
+        import tensorflow as tf
+
+        return tf.train.Checkpoint(model=self._model).write(
+            str(self.run_dir / FINAL_DIR / "final"))
+
+    def restore(self) -> Position | None:
+        """Restore the newest readable checkpoint; None when there is none."""
+        paths = list(reversed(self.manager.checkpoints))
+        for i, path in enumerate(paths):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except Exception as err:  # noqa: BLE001 - a broken file must not end the run
+                older = "; trying an older one" if i + 1 < len(paths) else ""
+                print(f"fastfood: checkpoint {path} is unreadable ({type(err).__name__}){older}",
+                      file=sys.stderr)
+                continue
+            self.last_saved_step = int(self._vars["step"].numpy())
+            return Position(
+                step=int(self._vars["step"].numpy()),
+                epoch=int(self._vars["epoch"].numpy()),
+                batch_in_epoch=int(self._vars["batch_in_epoch"].numpy()),
+                best_top1=float(self._vars["best_top1"].numpy()),
+            )
+        if paths:
+            from fastfood.errors import FastfoodError
+
+            raise FastfoodError(f"no readable checkpoint in {self.run_dir / CKPT_DIR}")
+        return None
+
+
+def restore_weights(model: Any, run_dir: str | Path) -> tuple[str, str]:
+    """Load trained weights into `model`: best/, else final/, else the latest ckpt/.
+
+    Returns (which, path). Only the model is read; optimizer state is skipped.
+    """
+    import tensorflow as tf
+
+    from fastfood.errors import FastfoodError
+
+    run_dir = Path(run_dir)
+    candidates = [
+        ("best", tf.train.latest_checkpoint(str(run_dir / BEST_DIR))),
+        ("final", str(run_dir / FINAL_DIR / "final")
+         if (run_dir / FINAL_DIR / "final.index").exists() else None),
+        ("latest", tf.train.latest_checkpoint(str(run_dir / CKPT_DIR))),
+    ]
+    for which, path in candidates:
+        if path:
+            tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+                .assert_existing_objects_matched()
+            return which, path
+    raise FastfoodError(f"{run_dir} has no checkpoint (looked in best/, final/ and ckpt/)")

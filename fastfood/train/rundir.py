@@ -1,0 +1,210 @@
+"""The run directory: what a training run leaves behind, and how others read it back.
+
+    runs/<name>/
+      config.json     the resolved RunConfig (data root, classes count, convention filled in)
+      classes.json    {"classes": [...], "display_names": [...], "convention": "slim"}
+      metrics.jsonl   one JSON object per line: kind (train|val), step, epoch, time, values
+      tb/train, tb/val  TensorBoard summaries
+      ckpt/           the last few full checkpoints (model, optimizer, loop position)
+      best/           the weights with the best validation top-1 so far
+      final/          the weights at the end of training
+      summary.json    written when training finishes
+
+predict, evaluate and export call `load_model(run_dir)`; the trainer calls
+`prepare(...)`, which decides between a fresh run, a resume, and a refusal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastfood.config import RunConfig
+from fastfood.errors import FastfoodError
+from fastfood.paths import runs_dir
+
+CONFIG = "config.json"
+CLASSES = "classes.json"
+SUMMARY = "summary.json"
+
+#: Settings a resumed run must share with the run it continues: they shape the weights
+#: or the meaning of the saved position in the epoch.
+STRUCTURAL = (
+    ("model", "num_classes", "classes"),
+    ("model", "width", "--width"),
+    ("model", "image_size", "--image-size"),
+    ("model", "convention", "weights convention"),
+    ("model", "weights", "--weights"),
+    ("loader", "batch_size", "--batch-size"),
+)
+
+#: Fields that never make two runs different (where the run is, bookkeeping of resume).
+IGNORED = {("train", "run_dir")}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A trained run as its consumers see it."""
+
+    run_dir: Path
+    config: RunConfig
+    classes: tuple[str, ...]
+    display_names: tuple[str, ...]
+    convention: str
+    checkpoint: str = ""  # which weights load_model restored: best | final | latest
+    checkpoint_path: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_size(self) -> int:
+        return self.config.model.image_size
+
+
+def new_run_dir(parent: str | Path | None = None) -> Path:
+    """runs/<YYYYmmdd-HHMMSS>, with a -2, -3, ... suffix if that exists already."""
+    base = Path(parent) if parent is not None else runs_dir()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = base / stamp, 1
+    while path.exists():
+        n += 1
+        path = base / f"{stamp}-{n}"
+    return path
+
+
+def latest_run_dir(parent: str | Path | None = None) -> Path | None:
+    """The most recently modified run under `parent` (runs/) that has a config.json."""
+    base = Path(parent) if parent is not None else runs_dir()
+    if not base.is_dir():
+        return None
+    runs = [p for p in base.iterdir() if (p / CONFIG).is_file()]
+    return max(runs, key=lambda p: (p / CONFIG).stat().st_mtime) if runs else None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename): a kill never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_config(run_dir: str | Path) -> RunConfig | None:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        return RunConfig.load(path)
+    except (ValueError, TypeError) as err:
+        raise FastfoodError(f"{path}: not a fastfood run config ({err})") from None
+
+
+def read_classes(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / CLASSES
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return {"classes": list(data["classes"]),
+                "display_names": list(data.get("display_names") or data["classes"]),
+                "convention": str(data.get("convention", ""))}
+    except (ValueError, KeyError, TypeError) as err:
+        raise FastfoodError(f"{path}: not a fastfood classes file ({err})") from None
+
+
+def write_start(run_dir: Path, config: RunConfig, classes: tuple[str, ...],
+                display_names: tuple[str, ...]) -> None:
+    """config.json and classes.json, written when the run starts or resumes."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG, config.to_dict())
+    write_json(run_dir / CLASSES, {"classes": list(classes),
+                                   "display_names": list(display_names),
+                                   "convention": config.model.convention})
+
+
+def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, str, Any, Any]]:
+    """(section, field, old, new) for every setting that differs, ignoring bookkeeping.
+
+    A field left empty in `new` (the convention before the model is built, the class
+    count before the data is read) is not a difference.
+    """
+    out = []
+    a, b = old.to_dict(), new.to_dict()
+    for section in a:
+        for key, old_value in a[section].items():
+            new_value = b.get(section, {}).get(key)
+            if (section, key) in IGNORED:
+                continue
+            if key in ("convention", "num_classes") and new_value in ("", 0, None):
+                continue
+            if old_value != new_value:
+                out.append((section, key, old_value, new_value))
+    return out
+
+
+def _describe(diffs: list[tuple[str, str, Any, Any]]) -> str:
+    return ", ".join(f"{section}.{key} {old!r} -> {new!r}" for section, key, old, new in diffs[:4]) \
+        + (f" and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+
+
+def check_resumable(run_dir: Path, old: RunConfig, new: RunConfig,
+                    old_classes: list[str] | None, new_classes: tuple[str, ...]) -> None:
+    """Refuse to continue a run whose weights or position mean something else now."""
+    if old_classes is not None and list(old_classes) != list(new_classes):
+        gone = [c for c in old_classes if c not in new_classes][:3]
+        added = [c for c in new_classes if c not in old_classes][:3]
+        detail = f"missing {gone}" if gone else ""
+        detail += ("; " if detail and added else "") + (f"new {added}" if added else "")
+        detail = detail or "same names in another order"
+        raise FastfoodError(
+            f"cannot resume {run_dir}: the dataset's classes differ from the run's "
+            f"({len(old_classes)} vs {len(new_classes)} classes: {detail})"
+        )
+    a, b = old.to_dict(), new.to_dict()
+    for section, key, flag in STRUCTURAL:
+        was, now = a[section][key], b[section][key]
+        if now in ("", 0, None) and key in ("convention", "num_classes"):
+            continue
+        if was != now:
+            raise FastfoodError(
+                f"cannot resume {run_dir}: {flag} was {was!r} there, now {now!r} "
+                "(start a new run with another --run-dir)"
+            )
+
+
+def load_model(run_dir: str | Path) -> tuple[Any, RunInfo]:
+    """Rebuild the trained model from config.json + classes.json and restore its weights.
+
+    Weights: best/ (best validation top-1), else final/, else the latest ckpt/. The model
+    is built with the current global dtype policy; logits are float32 either way.
+    """
+    from fastfood.model import vgg19
+    from fastfood.train.checkpoints import restore_weights
+
+    info = read_info(run_dir)
+    cfg = info.config.model
+    model = vgg19(info.num_classes, image_size=cfg.image_size, width=cfg.width,
+                  dropout=cfg.dropout, weights=None, convention=info.convention)
+    which, path = restore_weights(model, info.run_dir)
+    return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
+
+
+def read_info(run_dir: str | Path) -> RunInfo:
+    """config.json + classes.json of a run, checked; FastfoodError when it is no run."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FastfoodError(f"run directory {path} does not exist")
+    config = read_config(path)
+    classes = read_classes(path)
+    if config is None or classes is None:
+        missing = CONFIG if config is None else CLASSES
+        raise FastfoodError(f"{path} is not a fastfood run directory (no {missing})")
+    convention = classes["convention"] or config.model.convention or "slim"
+    return RunInfo(path, config, tuple(classes["classes"]), tuple(classes["display_names"]),
+                   convention)
