@@ -22,6 +22,7 @@ and `Failure(index, reason)`, in no promised order between the two (callers key 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,7 +161,8 @@ def _direct(
 
 
 def _one_line(err: BaseException) -> str:
-    """A decoder's error as one short line (TF messages carry op context after a newline)."""
+    """A decoder's error as one short line, without TF's op context decorations."""
     text = getattr(err, "message", None) or str(err) or type(err).__name__
-    line = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f"cannot decode: {line[:200]}"
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # {{function_node __wrapped__DecodeJpeg...}}
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text.strip().splitlines()[0] if text.strip() else "")
+    return f"cannot decode: {(text or type(err).__name__)[:200]}"
