@@ -21,7 +21,7 @@ WHAT = ("loaders", "train", "e2e", "predict")
 LOADERS = ("dali", "tfdata", "synthetic")
 PRECISIONS = ("fp32", "mixed")
 # Training on a CPU without a GPU: a VGG19 this size trains a step in well under a second.
-CPU_WIDTH, CPU_TRAIN_IMAGE_SIZE, CPU_STEPS = 0.125, 64, 5
+CPU_WIDTH, CPU_TRAIN_IMAGE_SIZE, CPU_STEPS = 0.125, 64, 4
 GPU_STEPS = 20
 
 
@@ -32,20 +32,26 @@ class BenchSettings:
     data: str = ""  # empty: the built-in sample
     what: tuple[str, ...] = ("loaders", "train", "e2e")
     loaders: tuple[str, ...] = LOADERS
-    precisions: tuple[str, ...] = PRECISIONS
+    precisions: tuple[str, ...] = ()  # empty: fp32, plus mixed where the hardware has it
     batch_size: int = 64
     image_size: int = 224  # loader output size (and training size on a GPU)
     train_image_size: int = 0  # 0: image_size on a GPU, 64 on a CPU
     width: float = 0.0  # 0: 1.0 on a GPU, 0.125 on a CPU
-    steps: int = 0  # timed training steps per repeat; 0: 20 on a GPU, 5 on a CPU
+    steps: int = 0  # timed training steps per repeat; 0: 20 on a GPU, 4 on a CPU
     warmup: int = 2  # untimed training steps (loader passes: always 1)
     repeats: int = 3
     seed: int = 0
 
-    def resolved(self, has_gpu: bool) -> "BenchSettings":
-        """The same settings with every 'choose for this machine' value chosen."""
+    def resolved(self, has_gpu: bool, fast_mixed: bool) -> "BenchSettings":
+        """The same settings with every 'choose for this machine' value chosen.
+
+        Mixed precision is measured by default only where it is native (tensor-core GPU,
+        CPU with AVX512-BF16/AMX): elsewhere bfloat16 is emulated, an order of magnitude
+        slower, and `fastfood train` would not pick it.
+        """
         return dataclasses.replace(
             self,
+            precisions=self.precisions or (PRECISIONS if fast_mixed else ("fp32",)),
             train_image_size=self.train_image_size or (self.image_size if has_gpu
                                                        else CPU_TRAIN_IMAGE_SIZE),
             width=self.width or (1.0 if has_gpu else CPU_WIDTH),
@@ -58,7 +64,7 @@ class BenchSettings:
                                       ("--loaders", self.loaders, LOADERS),
                                       ("--precision", self.precisions, PRECISIONS)):
             bad = [v for v in values if v not in allowed]
-            if bad or not values:
+            if bad or (not values and flag != "--precision"):
                 raise FastfoodError(f"{flag}: {','.join(bad) or 'nothing'} is not one of "
                                     f"{','.join(allowed)}")
         for flag, value in (("--batch-size", self.batch_size), ("--image-size", self.image_size),
@@ -104,9 +110,13 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
     from fastfood.benchmark import machine
     from fastfood.benchmark import train as tb
 
+    from fastfood.train import precision as prec
+
     settings.check()
     info = machine.machine_info(with_gpus=True)
-    s = settings.resolved(has_gpu=bool(info["gpus"]))
+    hw = prec.detect()
+    fast_mixed = hw.cpu_bf16 or any(cap >= (7, 0) for cap in hw.gpu_capabilities)
+    s = settings.resolved(has_gpu=bool(info["gpus"]), fast_mixed=fast_mixed)
     root, files, labels, num_classes = dataset(s.data)
     warnings = [w for w in [machine.busy_warning(info)] if w]
     errors: list[str] = []
@@ -118,6 +128,8 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
         "warnings": warnings,
     }
     start = time.perf_counter()
+    sections: dict[str, float] = {}
+    result["section_wall_s"] = sections
 
     if "loaders" in s.what:
         lb.check_enough_files(len(files), s.batch_size)
@@ -139,6 +151,7 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                 row[mode] = got
                 row[f"{mode}_img_s"] = got["img_s"]
             result["loaders"][kind] = row
+        sections["loaders"] = round(time.perf_counter() - start, 1)
 
     setup = tb.TrainSetup(num_classes=num_classes, batch_size=s.batch_size,
                           image_size=s.train_image_size, width=s.width, steps=s.steps,
@@ -148,6 +161,7 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                    f"batch {s.batch_size}, {s.steps} steps x {s.repeats} repeats "
                    f"after {s.warmup} warm-up")
     if "train" in s.what or "e2e" in s.what:
+        t0 = time.perf_counter()
         result["labels"]["train"] = f"Training: {model_label}"
         result["train"] = train = {}
         real = [k for k in s.loaders if k != "synthetic"]
@@ -166,8 +180,10 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                         precision, kind, files, labels, setup).to_dict()
                 train[name] = _guard(fn, errors, f"train {name}")
             _add_train_ratios(train, precision)
+        sections["train"] = round(time.perf_counter() - t0, 1)
 
     if "predict" in s.what:
+        t0 = time.perf_counter()
         result["labels"]["predict"] = f"Predict (eval loader -> forward pass): {model_label}"
         result["predict"] = {}
         for precision in s.precisions:
@@ -177,6 +193,7 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                 result["predict"][name] = _guard(
                     lambda: tb.bench_eval(kind, files, labels, precision, setup).to_dict(),
                     errors, f"predict {name}")
+        sections["predict"] = round(time.perf_counter() - t0, 1)
 
     result["errors"] = errors
     result["wall_s"] = round(time.perf_counter() - start, 1)

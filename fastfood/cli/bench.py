@@ -25,8 +25,9 @@ def _csv(value: str, flag: str) -> tuple[str, ...]:
                    "e2e (real loaders into training), predict.")
 @click.option("--loaders", "loader_kinds", default="dali,tfdata,synthetic", show_default=True,
               help="Loaders to measure.")
-@click.option("--precision", "precisions", default="fp32,mixed", show_default=True,
-              help="Training precisions to measure.")
+@click.option("--precision", "precisions", default="",
+              help="Comma list of fp32, mixed. Default: fp32, plus mixed where the hardware "
+                   "runs it natively (tensor-core GPU, AVX512-BF16/AMX CPU).")
 @click.option("--batch-size", default=64, show_default=True, type=int)
 @click.option("--image-size", default=224, show_default=True, type=int,
               help="Loader output size (and training size on a GPU).")
@@ -35,7 +36,7 @@ def _csv(value: str, flag: str) -> tuple[str, ...]:
 @click.option("--width", default=0.0, type=float,
               help="VGG19 width multiplier for training. Default: 1 on a GPU, 0.125 on a CPU.")
 @click.option("--steps", default=0, type=int,
-              help="Timed training steps per repeat. Default: 20 on a GPU, 5 on a CPU.")
+              help="Timed training steps per repeat. Default: 20 on a GPU, 4 on a CPU.")
 @click.option("--warmup", default=2, show_default=True, type=int,
               help="Untimed training steps before timing.")
 @click.option("--repeats", default=3, show_default=True, type=int,
@@ -59,13 +60,20 @@ def bench(data: Path | None, what: str, loader_kinds: str, precisions: str, batc
 
     settings = suite.BenchSettings(
         data=str(data) if data else "", what=_csv(what, "--what"),
-        loaders=_csv(loader_kinds, "--loaders"), precisions=_csv(precisions, "--precision"),
+        loaders=_csv(loader_kinds, "--loaders"),
+        precisions=_csv(precisions, "--precision") if precisions else (),
         batch_size=batch_size, image_size=image_size, train_image_size=train_image_size,
         width=width, steps=steps, warmup=warmup, repeats=repeats,
     ).check()
-    console = Console(stderr=False)
+    console = Console()
+
     with console.status("benchmarking") as status:
-        result = suite.run(settings, progress=lambda msg: status.update(f"benchmarking: {msg}"))
+        def progress(msg: str) -> None:
+            status.update(f"benchmarking: {msg}")
+            if not console.is_terminal:  # no spinner in a log: say where we are instead
+                click.echo(f"[bench] {msg}", err=True)
+
+        result = suite.run(settings, progress=progress)
     report.print_report(result, console)
     path = json_path or runs_dir() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     report.write_json(result, path)
