@@ -197,9 +197,9 @@ def bench_keras_fit(precision: str, setup: TrainSetup) -> Throughput:
             self.seconds.append(time.perf_counter() - self.start)
 
     warm = max(spe, math.ceil(max(setup.warmup, 1) / spe) * spe)
-    model.fit(data, epochs=1, steps_per_epoch=warm, verbose=0)
+    model.fit(data, epochs=1, steps_per_epoch=warm, verbose=0, shuffle=False)
     clock = EpochClock()
-    model.fit(data, epochs=setup.repeats, steps_per_epoch=setup.steps, verbose=0,
+    model.fit(data, epochs=setup.repeats, steps_per_epoch=setup.steps, verbose=0, shuffle=False,
               callbacks=[clock])
     _restore_policy()
     n = setup.steps * setup.batch_size

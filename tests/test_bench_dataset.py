@@ -1,0 +1,103 @@
+"""benchmarks/make_dataset.py: layout, sizes, photo-like content, determinism."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_script(name: str):
+    """Import a benchmarks/ script as a module (they are scripts, not a package)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    module_name = f"bench_script_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # worker processes unpickle functions by module name
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def md():
+    return load_script("make_dataset")
+
+
+@pytest.fixture(scope="module")
+def generated(md, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "ds"
+    sizes = md.make_dataset(out, n=14, seed=3, num_classes=4, workers=2)
+    return out, sizes
+
+
+def test_layout_and_count(generated, md):
+    out, sizes = generated
+    files = sorted(out.glob("*/*.jpg"))
+    assert len(files) == len(sizes) == 14
+    assert sorted(p.name for p in out.iterdir()) == sorted(md.CLASSES[:4])
+    per_class = [len(list((out / c).glob("*.jpg"))) for c in md.CLASSES[:4]]
+    assert per_class == [4, 4, 3, 3]  # round-robin
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_image_sizes_are_food101_like(generated):
+    out, _ = generated
+    for path in out.glob("*/*.jpg"):
+        with Image.open(path) as img:
+            assert img.format == "JPEG" and img.mode == "RGB"
+            w, h = img.size
+            assert max(w, h) == 512 and min(w, h) >= 256, (path, img.size)
+
+
+def test_file_sizes_like_photos(generated):
+    # Not a speed check: flat images would be a few KB and noise several hundred KB.
+    _, sizes = generated
+    kb = np.asarray(sizes) / 1024
+    assert kb.min() > 15 and kb.max() < 200, kb
+    assert 25 < float(np.median(kb)) < 110, kb
+
+
+def test_content_is_smooth_but_not_flat(md):
+    img = np.asarray(md.render(0, 5, 2), dtype=np.float32)
+    assert img.std() > 10  # not flat colour
+    # Neighbouring pixels are strongly correlated, as in photos (white noise: ~0).
+    a, b = img[:, :-1, 1].ravel(), img[:, 1:, 1].ravel()
+    assert np.corrcoef(a, b)[0, 1] > 0.8
+
+
+def test_deterministic_whatever_the_workers(md, generated, tmp_path):
+    out, sizes = generated
+    again = tmp_path / "again"
+    sizes2 = md.make_dataset(again, n=14, seed=3, num_classes=4, workers=1)
+    assert sizes2 == sizes
+    for path in out.glob("*/*.jpg"):
+        assert (again / path.parent.name / path.name).read_bytes() == path.read_bytes()
+
+
+def test_seed_changes_the_images(md, tmp_path):
+    md.make_dataset(tmp_path / "a", n=2, seed=0, num_classes=1, workers=1)
+    md.make_dataset(tmp_path / "b", n=2, seed=1, num_classes=1, workers=1)
+    name = md.CLASSES[0]
+    assert (tmp_path / "a" / name / "000000.jpg").read_bytes() != \
+        (tmp_path / "b" / name / "000000.jpg").read_bytes()
+
+
+def test_cli_prints_size_distribution(md, tmp_path, capsys):
+    md.main([str(tmp_path / "c"), "--n", "3", "--classes", "2", "--workers", "1"])
+    out = capsys.readouterr().out
+    assert "3 files" in out and "median" in out
+    assert len(list((tmp_path / "c").glob("*/*.jpg"))) == 3
+
+
+def test_rejects_too_many_classes(md, tmp_path):
+    with pytest.raises(ValueError, match="num_classes"):
+        md.make_dataset(tmp_path, n=2, num_classes=len(md.CLASSES) + 1)
