@@ -34,15 +34,24 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PY" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+LOG="$VENV/setup.log"
+# pip's build chatter goes to a log; on failure its tail is shown.
+pip_quiet() {
+  if ! "${PIP[@]}" "$@" >>"$LOG" 2>&1; then
+    grep -v "is ignored" "$LOG" | tail -n 25 >&2
+    return 1
+  fi
+}
+: > "$LOG"
 say "installing fastfood with $TF_SPEC and nvidia-dali-cuda120==$DALI_VERSION (first time: about a minute)"
-"${PIP[@]}" install --upgrade pip setuptools wheel
-"${PIP[@]}" install "$TF_SPEC" -e "$ROOT[test,bench]"
+pip_quiet install --upgrade pip setuptools wheel || { say "pip upgrade failed (see $LOG)"; exit 1; }
+pip_quiet install "$TF_SPEC" -e "$ROOT[test,bench]" || { say "install failed (see $LOG)"; exit 1; }
 
 if "$VENV/bin/python" -c "import nvidia.dali.plugin.tf" 2>/dev/null; then
   say "DALI TensorFlow plugin already built"
 else
   say "building the DALI TensorFlow plugin against the installed TensorFlow (about 20 s)"
-  if ! "${PIP[@]}" install --no-build-isolation "nvidia-dali-tf-plugin-cuda120==$DALI_VERSION"; then
+  if ! pip_quiet install --no-build-isolation "nvidia-dali-tf-plugin-cuda120==$DALI_VERSION"; then
     say "WARNING: the DALI TensorFlow plugin could not be built; --loader dali is unavailable,"
     say "WARNING: --loader auto and tfdata keep working. Retry: $VENV/bin/pip install --no-build-isolation nvidia-dali-tf-plugin-cuda120==$DALI_VERSION"
   fi

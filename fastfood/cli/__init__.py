@@ -7,7 +7,6 @@ becomes one line on stderr and exit code 2; `--debug` shows the traceback instea
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -22,6 +21,9 @@ COMMANDS = {
     "export": "fastfood.cli.export:export",
     "bench": "fastfood.cli.bench:bench",
 }
+
+# Commands that import TensorFlow anyway: main() imports it first, quietly.
+TF_COMMANDS = {"train", "predict", "evaluate", "export", "bench"}
 
 HELP = {
     "sample-data": "Write the built-in synthetic sample dataset (Food-101 layout).",
@@ -60,14 +62,17 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """fastfood: fine-tune an ImageNet VGG19 on your photos, fast."""
     ctx.obj = {"debug": debug}
-    # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the group, turn FastfoodError into exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command in TF_COMMANDS and not {"-h", "--help"} & set(args):
+        from fastfood.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     try:
         cli.main(args=args, prog_name="fastfood", standalone_mode=False)
     except FastfoodError as err:
