@@ -111,15 +111,22 @@ def test_fast_load_matches_trainers_load_model(run: Path, predictor) -> None:
     assert predictor.classes == info.classes
 
 
-def test_restore_that_misses_a_variable_is_an_error() -> None:
+def test_checkpoint_that_does_not_fit_is_an_error(tmp_path: Path) -> None:
+    """Variables start uninitialised; a restore that cannot fill them all must fail loudly."""
     from fastfood.model import vgg19
-    from fastfood.serve.fastload import check_restored, restored_variables_only
+    from fastfood.serve.fastload import restored_variables_only
+    from fastfood.serve.runs import load_run
 
     with restored_variables_only() as swapped:
         vgg19(3, image_size=32, width=0.5)
-    assert swapped.variables, "no variable was swapped: the zeros init is not in effect"
-    with pytest.raises(FastfoodError, match="not restored"):
-        check_restored(swapped)
+    assert swapped.variables, "no variable was swapped: the fast init is not in effect"
+
+    run = untrained_run(tmp_path / "run", ["a", "b", "c"])
+    config = json.loads((run / "config.json").read_text())
+    config["model"]["width"] = 0.25  # the checkpoint holds width 0.125
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FastfoodError, match="does not fit"):
+        load_run(run)
 
 
 # --- bad files ------------------------------------------------------------------------------

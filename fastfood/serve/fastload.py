@@ -8,10 +8,14 @@
 
 2. Building VGG19 draws ~143 M random numbers for weights that the checkpoint overwrites a
    moment later; on two CPU cores that Philox draw costs more than reading the checkpoint.
-   `restored_variables_only()` swaps the initial value of every large Keras variable created
-   inside it for zeros (a memset), so only the restore pays. Because a variable the restore
-   then missed would silently stay zero, `check_restored()` verifies afterwards that none of
-   the swapped variables is still all zeros.
+   `restored_variables_only()` gives every large Keras variable created inside it an
+   UNINITIALISED buffer instead (`tf.raw_ops.Empty(init=False)`): no random numbers, no
+   memset, and since the restore hands its freshly read tensor to the variable (eager
+   AssignVariableOp adopts the buffer), those pages are never even touched. Measured on a
+   2-core box, full width: half the page faults (275k -> 138k) and build + restore CPU
+   ~1.5 s -> ~0.8 s. The price is a contract: a restore that asserts every model variable
+   was matched (`assert_existing_objects_matched()`, as `restore_weights` and `load_run`
+   do) must follow, or the model would compute with garbage.
 
 Both are safe no-ops when their assumptions do not hold: matplotlib already imported, or a
 Keras version whose variables do not carry their shape where we look (then the random init
@@ -26,12 +30,9 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from fastfood.errors import FastfoodError
-
 # Smaller variables (biases, seed-generator states, optimizer counters) keep their real
 # initial values: they cost nothing, and some of them are not in every checkpoint.
 MIN_SWAPPED_ELEMENTS = 1 << 16
-_SAMPLE = 1 << 14
 
 
 def import_tensorflow() -> ModuleType:
@@ -50,7 +51,7 @@ def import_tensorflow() -> ModuleType:
 
 
 class Swapped:
-    """The variables whose random init was replaced by zeros (to check after the restore)."""
+    """The variables created uninitialised (so callers and tests can see the swap happened)."""
 
     def __init__(self) -> None:
         self.variables: list[Any] = []
@@ -58,7 +59,7 @@ class Swapped:
 
 @contextmanager
 def restored_variables_only() -> Iterator[Swapped]:
-    """Inside: large Keras variables start as zeros instead of random values (see module doc)."""
+    """Inside: large Keras variables start uninitialised; restore them all (module doc)."""
     import keras
     import tensorflow as tf
 
@@ -68,7 +69,8 @@ def restored_variables_only() -> Iterator[Swapped]:
         spec = _keras_shape(kwargs.get("initial_value"), keras.Variable)
         if spec is not None:
             shape, dtype = spec
-            kwargs["initial_value"] = lambda: tf.zeros(shape, dtype)
+            kwargs["initial_value"] = lambda: tf.raw_ops.Empty(shape=shape, dtype=dtype,
+                                                               init=False)
         variable = next_creator(**kwargs)
         if spec is not None:
             swapped.variables.append(variable)
@@ -100,22 +102,3 @@ def _keras_shape(initial_value: Any, variable_type: type) -> tuple[tuple[int, ..
                 return shape, str(owner.dtype)
             return None
     return None
-
-
-def check_restored(swapped: Swapped) -> None:
-    """Raise if a variable that started as zeros is still all zeros (the restore missed it).
-
-    Looks at an evenly strided sample of each variable (up to `_SAMPLE` values), not all
-    143 M: a restored kernel with every sampled weight exactly 0.0 does not happen, and a
-    full pass would cost a noticeable share of a cold start.
-    """
-    import tensorflow as tf
-
-    for variable in swapped.variables:
-        flat = tf.reshape(variable, [-1])
-        stride = max(1, int(flat.shape[0]) // _SAMPLE)
-        if not bool(tf.reduce_any(tf.not_equal(flat[::stride], 0))):
-            raise FastfoodError(
-                f"variable {variable.name} {tuple(variable.shape)} was not restored from the "
-                "checkpoint (still zeros); the run directory's model does not match its config"
-            )

@@ -8,8 +8,9 @@ variables only), with two differences that matter for a cold `predict`:
   and export all run float32, so they agree to rounding; on CPUs without native bf16 (AVX2
   only, like our 2-core boxes) float32 is also the faster one, and it is the only policy the
   exported SavedModel needs. The global policy is restored afterwards.
-- large variables start as zeros instead of random values (`fastload`), since the restore
-  overwrites them anyway; a variable the restore missed is an error, not a silent zero.
+- large variables start uninitialised instead of random (`fastload`), since the restore
+  overwrites them anyway; the restore asserts that it matched every model variable, and a
+  checkpoint that does not fit the run's config is a one-line error.
 
 Building and restoring are timed as separate phases (FASTFOOD_TIMING).
 `--model PATH` names one checkpoint (a prefix such as runs/x/ckpt/ckpt-300) instead of the
@@ -84,33 +85,41 @@ def load_run(
     timer: PhaseTimer | None = None,
 ) -> tuple[Any, RunInfo]:
     """(float32 keras.Model with trained weights, RunInfo) of a run; see the module doc."""
-    from fastfood.serve.fastload import check_restored, import_tensorflow, restored_variables_only
+    from fastfood.serve.fastload import import_tensorflow, restored_variables_only
 
     timer = timer or PhaseTimer(enabled=False)
     with timer.phase("import_tensorflow"):
         tf = import_tensorflow()
     with timer.phase("import_model_code"):
         from fastfood.model import vgg19
-        from fastfood.train.checkpoints import restore_weights
+        from fastfood.train import checkpoints  # noqa: F401  (timed here, used in restore)
 
     info = read_info(run_dir)
     cfg = info.config.model
-    with timer.phase("build_model"), float32_policy(), restored_variables_only() as swapped:
+    with timer.phase("build_model"), float32_policy(), restored_variables_only():
         model = vgg19(info.num_classes, image_size=cfg.image_size, width=cfg.width,
                       dropout=cfg.dropout, weights=None, convention=info.convention)
     with timer.phase("restore_weights"):
-        if model_path is None:
-            which, path = restore_weights(model, info.run_dir)
-        else:
-            which, path = "model", str(Path(model_path).expanduser())
-            try:
-                tf.train.Checkpoint(model=model).restore(path).expect_partial() \
-                    .assert_existing_objects_matched()
-            except (tf.errors.OpError, AssertionError, ValueError) as err:
-                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                raise FastfoodError(
-                    f"--model {model_path}: cannot restore it into this run's model "
-                    f"({type(err).__name__}: {first[:200]})"
-                ) from None
-        check_restored(swapped)
+        which, path = restore(model, info.run_dir, model_path, tf)
     return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
+
+
+def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -> tuple[str, str]:
+    """Restore the run's weights (or `model_path`'s), every model variable or an error."""
+    from fastfood.train.checkpoints import restore_weights
+
+    where = f"--model {model_path}" if model_path is not None else str(run_dir)
+    try:
+        if model_path is None:
+            return restore_weights(model, run_dir)
+        path = str(Path(model_path).expanduser())
+        tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+            .assert_existing_objects_matched()
+        return "model", path
+    except (tf.errors.OpError, AssertionError, ValueError) as err:
+        text = str(err).strip()
+        first = text.splitlines()[0] if text else ""
+        raise FastfoodError(
+            f"{where}: the checkpoint does not fit the run's model (config.json) "
+            f"({type(err).__name__}: {first[:200]})"
+        ) from None
