@@ -56,10 +56,10 @@ SCRIPT = textwrap.dedent(
         rows = [slice(0, GLOBAL), slice(0, 10), slice(10, GLOBAL)][i + n - 1]
         return tf.data.Dataset.from_tensor_slices((images[rows], labels[rows])).batch(4)
 
-    def run(strategy):
+    def run(strategy, loss_scale=False):
         with strategy.scope():
             model = build()
-            opt = make_optimizer(polynomial_decay(0.1, 10, 1e-4), 0.9, loss_scale=False)
+            opt = make_optimizer(polynomial_decay(0.1, 10, 1e-4), 0.9, loss_scale=loss_scale)
             opt.build(model.trainable_variables)
         step = make_train_step(model, opt, strategy, global_batch=GLOBAL, weight_decay=1e-3,
                                l2_fn=l2)
@@ -70,9 +70,25 @@ SCRIPT = textwrap.dedent(
         return {"logs": logs, "eval": ev, "layout": distribute.layout(strategy).kind,
                 "kernel": model.layers[-2].kernel.numpy().ravel()[:8].tolist()}
 
+    from fastfood.train.step import agree_on_overflow
+
+    def overflow_seen(strategy, bad_replica):
+        @tf.function
+        def fn():
+            rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+            bad = tf.where(rid == bad_replica, np.inf, 1.0)
+            grads = agree_on_overflow([tf.ones([3, 3]), bad * tf.ones([2]), tf.ones([4])])
+            return tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        return [bool(v) for v in strategy.experimental_local_results(strategy.run(fn))]
+
     one = run(distribute.make_strategy())
-    two = run(distribute.make_strategy(devices=["/cpu:0", "/cpu:1"]))
-    print("RESULT " + json.dumps({"one": one, "two": two}))
+    two_strategy = distribute.make_strategy(devices=["/cpu:0", "/cpu:1"])
+    two = run(two_strategy)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    fp16 = run(two_strategy, loss_scale=True)
+    keras.mixed_precision.set_global_policy("float32")
+    overflow = {"none": overflow_seen(two_strategy, -1), "replica1": overflow_seen(two_strategy, 1)}
+    print("RESULT " + json.dumps({"one": one, "two": two, "fp16": fp16, "overflow": overflow}))
     """
 )
 
@@ -95,3 +111,10 @@ def test_two_replicas_match_one_device():
     assert two["eval"]["count"] == one["eval"]["count"] == 16
     for key in ("loss", "top1", "top5"):
         assert two["eval"][key] == pytest.approx(one["eval"][key], rel=1e-4, abs=1e-6)
+    # fp16 with loss scaling on two replicas: same losses to fp16 accuracy.
+    fp16 = result["fp16"]
+    assert all("loss_scale" in log for log in fp16["logs"])
+    for a, b in zip(one["logs"], fp16["logs"]):
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-2)
+    # An overflow on replica 1 alone makes every replica skip the step.
+    assert result["overflow"] == {"none": [True, True], "replica1": [False, False]}

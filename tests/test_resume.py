@@ -21,6 +21,9 @@ from fastfood.train.schedule import lr_at
 
 TINY = ["--weights", "none", "--width", "0.125", "--image-size", "32", "--batch-size", "16",
         "--loader", "tfdata", "--precision", "fp32", "--lr", "0.01"]
+# A small Food-101 tree: 4 classes x 12 train images, batch 8: 6 steps per epoch.
+SMALL = {"a": (12, 2), "b": (12, 2), "c": (12, 2), "d": (12, 2)}
+SMALL_ARGS = [*TINY[:7], "8", *TINY[8:]]
 
 
 def _env() -> dict:
@@ -61,17 +64,17 @@ def _train_records(run: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_continues_exactly(sample_dir, tmp_path):
+def test_sigkill_then_rerun_continues_exactly(make_food101, tmp_path):
     run = tmp_path / "run"
-    # 30 steps per epoch (480 images / 16); 45 steps cross an epoch boundary after the kill.
-    args = ["--data", str(sample_dir), *TINY, "--epochs", "2", "--max-steps", "45",
-            "--save-every", "7", "--run-dir", str(run)]
+    # 6 steps per epoch; the kill comes in epoch 2 or later, the run ends mid-epoch 5.
+    args = ["--data", str(make_food101(SMALL)), *SMALL_ARGS, "--epochs", "3",
+            "--max-steps", "27", "--save-every", "4", "--run-dir", str(run)]
     first = _train(args)
-    _wait_for(lambda: any(s >= 14 for s in _checkpoint_steps(run)), first)
+    _wait_for(lambda: any(s >= 8 for s in _checkpoint_steps(run)), first)
     first.send_signal(signal.SIGKILL)
     first.wait()
     saved = max(_checkpoint_steps(run))
-    assert saved < 45
+    assert saved < 27
 
     second = _train(args)  # the same command again: continues
     out, err = second.communicate(timeout=300)
@@ -80,22 +83,21 @@ def test_sigkill_then_rerun_continues_exactly(sample_dir, tmp_path):
     records = _train_records(run)
     steps = [r["step"] for r in records]
     assert steps == sorted(set(steps)), "metrics.jsonl must read as one run after resume"
-    assert steps[-1] == 45
-    resumed = [r for r in records if r["step"] > saved]
-    assert resumed and resumed[0]["step"] <= saved + 3
+    assert steps[-1] == 27
+    assert [s for s in steps if s > saved][0] == saved + 1  # logged every step (6 per epoch)
     for r in records:
-        # the LR logged for step s is the schedule at optimizer step s-1 (over 45 steps)
-        assert r["lr"] == pytest.approx(lr_at(r["step"] - 1, 0.01, 45, 1e-4), rel=1e-5)
-        assert r["epoch"] == (r["step"] - 1) // 30 + 1
+        # the LR logged for step s is the schedule at optimizer step s-1 (over 27 steps)
+        assert r["lr"] == pytest.approx(lr_at(r["step"] - 1, 0.01, 27, 1e-4), rel=1e-5)
+        assert r["epoch"] == (r["step"] - 1) // 6 + 1
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["step"] == 45 and summary["exit_code"] == 0
-    assert max(_checkpoint_steps(run)) == 45
+    assert summary["step"] == 27 and summary["exit_code"] == 0
+    assert max(_checkpoint_steps(run)) == 27
 
 
 @pytest.mark.slow
-def test_sigterm_saves_and_exits_143(sample_dir, tmp_path):
+def test_sigterm_saves_and_exits_143(make_food101, tmp_path):
     run = tmp_path / "run"
-    proc = _train(["--data", str(sample_dir), *TINY, "--epochs", "1", "--max-steps", "25",
+    proc = _train(["--data", str(make_food101(SMALL)), *SMALL_ARGS, "--epochs", "1000",
                    "--save-every", "0", "--run-dir", str(run)])
     metrics = run / "metrics.jsonl"
     _wait_for(lambda: metrics.exists() and metrics.read_text().count('"train"') >= 1, proc)
@@ -105,7 +107,7 @@ def test_sigterm_saves_and_exits_143(sample_dir, tmp_path):
     assert "Traceback" not in err
     assert "stopped by SIGTERM" in err and "--resume" in err
     steps = _checkpoint_steps(run)
-    assert steps and 1 <= max(steps) < 25
+    assert steps and 1 <= max(steps) < 6000
     assert not (run / "summary.json").exists() or \
         json.loads((run / "summary.json").read_text())["exit_code"] == 143
 

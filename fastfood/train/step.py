@@ -91,6 +91,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
 
         def replica_step(images: Any, labels: Any) -> dict:
             grads, logs = compiled(images, labels)
+            if scaled:
+                grads = agree_on_overflow(grads)
             return {**logs, **apply(grads)}
 
     @tf.function
@@ -100,6 +102,28 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
         return reduce_logs(strategy, logs)
 
     return train_step
+
+
+def agree_on_overflow(grads: list) -> list:
+    """Make every replica see an overflow that any replica saw.
+
+    keras' LossScaleOptimizer decides to skip a step from replica 0's gradients alone,
+    before they are all-reduced; an overflow on another replica would then be summed into
+    every replica's update. One scalar all-reduce tells all replicas, and a NaN put into
+    the smallest gradient makes each of them skip the step (and halve the scale).
+    """
+    import tensorflow as tf
+
+    local_bad = tf.cast(tf.logical_not(tf.reduce_all(
+        [tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])), tf.float32)
+    any_bad = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, local_bad)
+    smallest = min((i for i, g in enumerate(grads) if g is not None),
+                   key=lambda i: grads[i].shape.num_elements() or 0)
+    grads = list(grads)
+    grads[smallest] = grads[smallest] + tf.cast(
+        tf.where(any_bad > 0, float("nan"), 0.0), grads[smallest].dtype)
+    return grads
 
 
 def reduce_logs(strategy: Any, logs: dict) -> dict:
