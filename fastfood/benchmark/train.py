@@ -83,7 +83,8 @@ class EpochFeeder:
         self.layout = distribute.layout(strategy)
         per_replica = self.layout.per_replica_batch(setup.batch_size)
         self.steps_per_epoch = loaders.steps_per_epoch(
-            len(self.files), per_replica, (0, self.layout.num_pipelines))
+            len(self.files), per_replica, (0, self.layout.num_pipelines)
+        ) // self.layout.replicas_per_pipeline
         if self.steps_per_epoch < 1:
             from fastfood.errors import FastfoodError
 
@@ -122,13 +123,16 @@ def bench_fastfood(precision: str, loader: str, files: Sequence[str], labels: Se
     """fastfood's compiled train step fed by `loader` ('synthetic' for compute alone)."""
     from fastfood.train import distribute
     from fastfood.train import step as train_step_lib
+    from fastfood.train.schedule import polynomial_decay
 
     chosen, jit, info = _fresh(precision, setup.xla)
     strategy = distribute.make_strategy()
+    total = setup.warmup + setup.steps * setup.repeats
     with strategy.scope():
         model = _model(setup)
-        optimizer = train_step_lib.make_optimizer(LEARNING_RATE, MOMENTUM,
-                                                  loss_scale=chosen.loss_scale)
+        # As fastfood.train.loop builds it: SGD momentum on the seed's polynomial decay.
+        optimizer = train_step_lib.make_optimizer(polynomial_decay(LEARNING_RATE, total, 1e-4),
+                                                  MOMENTUM, loss_scale=chosen.loss_scale)
         optimizer.build(model.trainable_variables)
     step = train_step_lib.make_train_step(model, optimizer, strategy,
                                           global_batch=setup.batch_size,
@@ -199,8 +203,8 @@ def bench_keras_fit(precision: str, setup: TrainSetup) -> Throughput:
     warm = max(spe, math.ceil(max(setup.warmup, 1) / spe) * spe)
     model.fit(data, epochs=1, steps_per_epoch=warm, verbose=0, shuffle=False)
     clock = EpochClock()
-    model.fit(data, epochs=setup.repeats, steps_per_epoch=setup.steps, verbose=0, shuffle=False,
-              callbacks=[clock])
+    model.fit(data, epochs=setup.repeats, steps_per_epoch=setup.steps, verbose=0,
+              shuffle=False, callbacks=[clock])
     _restore_policy()
     n = setup.steps * setup.batch_size
     return Throughput(tuple([n] * len(clock.seconds)), tuple(clock.seconds),
