@@ -39,6 +39,7 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
     from fastfood.serve.timing import PhaseTimer
 
     timer = PhaseTimer()
+    timer.note("tensorflow_preloaded", "tensorflow" in sys.modules)
     from fastfood.errors import FastfoodError
     from fastfood.predict import Predictor, check_top_k, format_text
     from fastfood.serve.files import collect_images

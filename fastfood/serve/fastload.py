@@ -35,18 +35,29 @@ from typing import Any
 MIN_SWAPPED_ELEMENTS = 1 << 16
 
 
-def import_tensorflow() -> ModuleType:
-    """`import tensorflow`, without letting Keras pull in matplotlib.pyplot on the way."""
-    if "tensorflow" in sys.modules or "matplotlib" in sys.modules:
-        import tensorflow as tf
-
-        return tf
-    sys.modules["matplotlib"] = None  # type: ignore[assignment]  # makes `import matplotlib` raise ImportError
+@contextmanager
+def hidden_matplotlib() -> Iterator[None]:
+    """While inside, `import matplotlib` raises ImportError (unless it is imported already)."""
+    if "matplotlib" in sys.modules:
+        yield
+        return
+    sys.modules["matplotlib"] = None  # type: ignore[assignment]
     try:
-        import tensorflow as tf
+        yield
     finally:
         if sys.modules.get("matplotlib", 0) is None:
             del sys.modules["matplotlib"]
+
+
+def import_tensorflow() -> ModuleType:
+    """`import tensorflow` as the CLI does (quietly, fastfood.quiet), minus matplotlib."""
+    if "tensorflow" not in sys.modules:
+        from fastfood.quiet import import_tensorflow_quietly
+
+        with hidden_matplotlib():
+            import_tensorflow_quietly()
+    import tensorflow as tf
+
     return tf
 
 

@@ -7,7 +7,8 @@ tells which one to cut; `benchmarks/predict.py` reads the line this prints.
 
 Output: one line on stderr, `fastfood-timing {"phase": seconds, ...}` (JSON), phases in order,
 plus `total` (process start to the report) and `before_main` (process start to the first mark:
-the interpreter, click and fastfood's CLI), and `cpu`: the CPU seconds (all threads) of each
+the interpreter, click and fastfood's CLI, and TensorFlow's import when the CLI group does it
+first: then `tensorflow_preloaded` is true), and `cpu`: the CPU seconds (all threads) of each
 phase. On a machine shared with other work the wall times stretch but the CPU times barely
 move, so they still say which phase to cut; compare them with the wall times of a quiet run.
 """
@@ -48,6 +49,7 @@ class PhaseTimer:
         self.enabled = os.environ.get(ENV, "") not in ("", "0") if enabled is None else enabled
         self.phases: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.notes: dict[str, Any] = {}
         age = process_age() if self.enabled else None
         self._t0 = time.perf_counter()
         self._before = age
@@ -62,6 +64,10 @@ class PhaseTimer:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
             self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
 
+    def note(self, key: str, value: Any) -> None:
+        """A fact to print with the phases (e.g. whether TensorFlow was imported already)."""
+        self.notes[key] = value
+
     def report(self) -> dict[str, Any]:
         """The phases (plus `other`, `before_main`, `total`, `cpu`); printed if enabled."""
         elapsed = time.perf_counter() - self._t0
@@ -74,6 +80,7 @@ class PhaseTimer:
             out["total"] = round(elapsed, 4)
         out["cpu"] = {k: round(v, 4) for k, v in self.cpu.items()}
         out["cpu"]["process"] = round(time.process_time(), 4)
+        out.update(self.notes)
         if self.enabled:
             print(PREFIX + json.dumps(out), file=sys.stderr, flush=True)
         return out
