@@ -196,3 +196,63 @@ def test_eval_step_counts_every_example_once():
     assert result["top1"] == pytest.approx(np.mean(logits.argmax(1) == labels))
     top5 = np.argsort(-logits, axis=1)[:, :5]
     assert result["top5"] == pytest.approx(np.mean([lab in row for lab, row in zip(labels, top5)]))
+
+
+# ---- run-directory helpers (no TensorFlow) ----------------------------------------------
+
+def test_metrics_truncate_after_drops_later_and_broken_lines(tmp_path):
+    from fastfood.train.metrics import read, truncate_after
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"kind": "train", "step": 1, "epoch": 1}\n'
+                    '{"kind": "val", "step": 5, "epoch": 1}\n'
+                    '{"kind": "train", "step": 6, "epoch": 2}\n'
+                    '{"kind": "train", "st')  # cut short by a kill
+    assert truncate_after(path, 5) == 2
+    assert [r["step"] for r in read(path)] == [1, 5]
+
+
+def test_image_grid_tiles_images():
+    from fastfood.train.metrics import image_grid
+
+    images = np.stack([np.full((2, 3, 3), i, np.uint8) for i in range(5)])
+    grid = image_grid(images, columns=4)
+    assert grid.shape == (4, 12, 3)
+    assert grid[0, 3, 0] == 1 and grid[2, 0, 0] == 4 and grid[2, 3, 0] == 0
+
+
+def test_config_differences_ignore_bookkeeping():
+    from fastfood.config import ModelConfig, RunConfig, TrainConfig
+    from fastfood.train.rundir import differences
+
+    old = RunConfig(model=ModelConfig(num_classes=8, convention="slim"),
+                    train=TrainConfig(run_dir="runs/a"))
+    same = RunConfig(model=ModelConfig(), train=TrainConfig(run_dir="runs/b"))
+    assert differences(old, same) == []
+    other = RunConfig(model=ModelConfig(width=0.5), train=TrainConfig(lr=0.1))
+    assert {(s, k) for s, k, _, _ in differences(old, other)} == {("model", "width"),
+                                                                  ("train", "lr")}
+
+
+def test_progress_plain_and_fancy():
+    import io
+
+    from fastfood.train.progress import Progress, val_line
+
+    out = io.StringIO()
+    plain = Progress(total_epochs=3, stream=out, fancy=False)
+    plain.start_epoch(0, 10)
+    plain.update(4, 4, {"loss": 1.23456, "top1": 0.5, "lr": 0.01, "img/s": 123.4})
+    plain.message(val_line(4, 0, {"top1": 0.9734, "top5": 1.0, "loss": 0.0812}))
+    plain.end_epoch()
+    text = out.getvalue()
+    assert "epoch 1/3 batch 4/10 step 4: loss 1.2346 top1 0.500 lr 0.01 123 img/s" in text
+    assert "val step 4 epoch 1: top1 0.973 top5 1.000 loss 0.081" in text
+
+    out = io.StringIO()
+    fancy = Progress(total_epochs=3, stream=out, fancy=True)
+    fancy.start_epoch(1, 10, done=2)
+    fancy.update(12, 5, {"loss": 0.5, "img/s": 99.0})
+    fancy.message("hello")
+    fancy.end_epoch()
+    assert "epoch 2/3" in out.getvalue() and "hello" in out.getvalue()

@@ -68,6 +68,16 @@ class StopFlag:
         return signal.Signals(self.signum).name if self.signum else ""
 
 
+def _check_run_dir(run_dir: Path) -> None:
+    """--run-dir must be (or be creatable as) a folder: say so now, before the slow part."""
+    for path in (run_dir, *run_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "--run-dir" if path == run_dir else "a parent of --run-dir"
+                raise FastfoodError(f"{what} {path} is a file, not a folder")
+            return
+
+
 def _resolve(config: RunConfig, resume: bool, spec: Any) -> tuple[RunConfig, Any, Path, bool]:
     """Read the data, pick the run dir, and decide: fresh run, continue, or refuse."""
     from fastfood import data
@@ -90,6 +100,7 @@ def _resolve(config: RunConfig, resume: bool, spec: Any) -> tuple[RunConfig, Any
         run_dir = found
     else:
         run_dir = rundir.new_run_dir()
+    _check_run_dir(run_dir)
     config = dataclasses.replace(
         config,
         data=dataclasses.replace(config.data, root=str(spec.root)),
@@ -156,6 +167,10 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     per_replica = lay.per_replica_batch(lcfg.batch_size)
 
     good, bad = validate.check_files(spec.train.files)
+    if not good:
+        path, reason = bad[0]
+        raise FastfoodError(
+            f"none of the {len(bad)} training images can be read (first: {path}: {reason})")
     spe = loaders.steps_per_epoch(len(good), per_replica, (0, lay.num_pipelines)) \
         // lay.replicas_per_pipeline
     if spe == 0:
@@ -292,6 +307,38 @@ class _Runner:
 
         return distribute.distribute(self.strategy, fn, lcfg.batch_size, on_device=self.on_device)
 
+    def _drop_undecodable_val_files(self, err: Exception) -> bool:
+        """Find the validation files that fail to decode, name them, and leave them out.
+
+        The preflight catches most bad files cheaply; this backstop decodes each file once,
+        only after a validation pass failed, as `fastfood evaluate` skips and names them.
+        """
+        import tensorflow as tf
+
+        from fastfood.loaders.preprocess import eval_image
+
+        size = self.config.loader.image_size
+        keep, dropped = [], []
+        for i, path in enumerate(self.spec.val.files):
+            try:
+                eval_image(tf.io.read_file(path), size)
+                keep.append(i)
+            except tf.errors.OpError as one:
+                first = str(getattr(one, "message", one)).strip().splitlines()[0][:200]
+                dropped.append((path, first))
+        if not dropped:
+            return False
+        if not keep:
+            raise FastfoodError(f"none of the {len(dropped)} validation images can be decoded "
+                                f"(first: {dropped[0][0]}: {dropped[0][1]})")
+        for path, reason in dropped:
+            self.say(f"validation skips {path}: cannot decode ({reason})")
+        val = type(self.spec.val)(tuple(self.spec.val.files[i] for i in keep),
+                                  tuple(self.spec.val.labels[i] for i in keep))
+        self.spec = dataclasses.replace(self.spec, val=val)
+        self.val_skipped.extend(dropped)
+        return bool(keep)
+
     def _image_grid(self) -> None:
         """The first augmented training images, into TensorBoard, once per run."""
         from fastfood import loaders
@@ -302,15 +349,27 @@ class _Runner:
                            training=True, batch_size=n, image_size=lcfg.image_size,
                            seed=self.config.train.seed, crop=lcfg.train_crop,
                            num_threads=lcfg.num_threads)
-        for images, _ in ds.take(1):
-            self.metrics.images(0, "augmented_inputs", images.numpy())
+        import tensorflow as tf
+
+        try:
+            for images, _ in ds.take(1):
+                self.metrics.images(0, "augmented_inputs", images.numpy())
+        except tf.errors.OpError:
+            pass  # a file that fails to decode: training reports it by name
 
     # ---- the loop --------------------------------------------------------------------
 
     def validate(self, step: int, epoch: int) -> dict | None:
         if len(self.spec.val) == 0:
             return None
-        result = self.evaluate(self.steps["eval"], self._val_batches())
+        import tensorflow as tf
+
+        try:
+            result = self.evaluate(self.steps["eval"], self._val_batches())
+        except tf.errors.OpError as err:
+            if not self._drop_undecodable_val_files(err):
+                raise
+            result = self.evaluate(self.steps["eval"], self._val_batches())
         self.metrics.log("val", step, epoch + 1, result)
         if self.progress:
             self.progress.message(val_line(step, epoch, result))
@@ -319,6 +378,19 @@ class _Runner:
             self.ckpts.save_best(step, result["top1"])
         self.last_val = {**result, "step": step}
         return result
+
+    def _pipeline_failed(self, err: Exception, step: int, epoch: int, done: int) -> None:
+        """An input pipeline error mid-epoch: save where we are, then one line naming the file."""
+        path = self.save(step, epoch, done)
+        message = str(getattr(err, "message", err))
+        culprit = next((f for f in self.spec.train.files if f in message), None)
+        first = next((line.strip() for line in message.splitlines() if line.strip()), "")
+        what = f"cannot decode {culprit}" if culprit else first[:300]
+        raise FastfoodError(
+            f"the input pipeline failed at step {step} (epoch {epoch + 1}): {what}; "
+            f"checkpoint {path} saved. Fix or remove the file, then: fastfood train --resume "
+            f"--run-dir {self.ckpts.run_dir}"
+        ) from None
 
     def _check_finite(self, step: int, loss: float) -> None:
         """Stop a diverged run before it checkpoints NaN weights over good ones."""
@@ -339,7 +411,11 @@ class _Runner:
     def run(self, pos: Position, stop: StopFlag) -> dict:
         tcfg = self.config.train
         batch = self.config.loader.batch_size
+        import tensorflow as tf
+
         self.best_top1 = pos.best_top1
+        self.short_epochs = 0
+        self.val_skipped: list[tuple[str, str]] = []
         self.last_val: dict | None = None
         self.last_save = time.monotonic()
         step, epoch, done = pos.step, pos.epoch, pos.batch_in_epoch
@@ -355,14 +431,29 @@ class _Runner:
         stopped = None
         try:
             while step < self.total and stopped is None:
-                steps_here = min(self.spe, self.total - epoch * self.spe)
+                steps_here = min(self.spe, done + self.total - step)
                 step_fn = self.steps["head"] if epoch < tcfg.freeze_epochs else self.steps["full"]
                 iterator = iter(self._train_batches(epoch, done))
                 if self.progress:
                     self.progress.start_epoch(epoch, steps_here, done)
-                t_mark, since = time.perf_counter(), 0
+                t_mark, since, first_done = time.perf_counter(), 0, done
                 while done < steps_here:
-                    logs = step_fn(iterator)
+                    try:
+                        logs = step_fn(iterator)
+                    except tf.errors.OutOfRangeError:
+                        if done == first_done:
+                            raise FastfoodError(
+                                f"epoch {epoch + 1} produced no batches: the training images "
+                                "fail to decode") from None
+                        # Files that pass the preflight but fail to decode are dropped by
+                        # the tf.data loader, so the epoch can come up a batch or so short.
+                        self.say(f"epoch {epoch + 1} ended after {done} of {steps_here} "
+                                 "batches (images that failed to decode were skipped)")
+                        self.short_epochs += 1
+                        steps_here = done
+                        break
+                    except tf.errors.OpError as err:
+                        self._pipeline_failed(err, step, epoch, done)
                     step, done, since = step + 1, done + 1, since + 1
                     if since >= self.log_every or done == steps_here:
                         values = {k: float(v) for k, v in logs.items()}  # the host sync
@@ -398,6 +489,8 @@ class _Runner:
                     self.progress.end_epoch()
                 if stopped:
                     break
+                if done == steps_here and steps_here < self.spe and step < self.total:
+                    done = self.spe  # a short epoch (see above) is a finished one
                 if done == self.spe or step >= self.total:
                     self.validate(step, epoch)
                     self.save(step, epoch, done)
@@ -431,5 +524,7 @@ class _Runner:
             "train_img_per_s": trained * batch / train_time if train_time > 0 else None,
             "wall_s": round(time.perf_counter() - started, 2),
             "stopped_by": stopped,
+            "short_epochs": self.short_epochs,
+            "val_skipped": [{"file": f, "error": e} for f, e in self.val_skipped],
             "exit_code": exit_code,
         }
