@@ -148,3 +148,18 @@ def test_train_script_targets():
     assert rows["fp32: fastfood step / Keras fit"] == {
         "what": "fp32: fastfood step / Keras fit", "ratio": 0.9, "target": 1.0, "met": False}
     assert len(rows) == 3
+
+
+def test_op_costs_script(bench_data, tmp_path):
+    script = load_script("op_costs")
+    out = tmp_path / "ops.json"
+    script.main(["--data", str(bench_data), "--n", "8", "--image-size", "32", "--repeats", "1",
+                 "--json", str(out)])
+    ops = json.loads(out.read_text())["ops"]
+    for name in ("pil/decode", "tf/decode (accurate IDCT)",
+                 "tf/resize centre antialiased bilinear"):
+        assert ops[name]["ms_per_image_min"] > 0
+    from fastfood.loaders import dali_available
+
+    if dali_available():
+        assert ops["dali/slice+resize_aa"]["ms_per_image_median"] > 0
