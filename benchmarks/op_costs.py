@@ -50,8 +50,11 @@ def pil_ops(datas: list[bytes], size: int) -> dict[str, Callable[[], None]]:
 def tf_ops(datas: list[bytes], size: int) -> dict[str, Callable[[], None]]:
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TF already running in this process: its pools stay as they are
+        pass
     tensors = [tf.constant(d) for d in datas]
     spec = [tf.TensorSpec([], tf.string)]
     img_spec = [tf.TensorSpec([None, None, 3], tf.uint8)]

@@ -160,6 +160,9 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
     model_label = (f"VGG19 width {s.width:g} at {s.train_image_size} px{reduced}, "
                    f"batch {s.batch_size}, {s.steps} steps x {s.repeats} repeats "
                    f"after {s.warmup} warm-up")
+    if not settings.precisions and "mixed" not in s.precisions:
+        model_label += ("; mixed precision not measured (emulated on this hardware: "
+                        "--precision fp32,mixed to see it)")
     if "train" in s.what or "e2e" in s.what:
         t0 = time.perf_counter()
         result["labels"]["train"] = f"Training: {model_label}"
