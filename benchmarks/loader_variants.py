@@ -109,8 +109,8 @@ def tf_eval_variant(files: Sequence[str], *, batch_size: int, image_size: int,
             image = tf.io.decode_and_crop_jpeg(data, crop, channels=3,
                                                dct_method="INTEGER_ACCURATE")
         else:
-            image = tf.io.decode_jpeg(data, channels=3,
-                                      dct_method="INTEGER_FAST" if fast_idct else "INTEGER_ACCURATE")
+            idct = "INTEGER_FAST" if fast_idct else "INTEGER_ACCURATE"
+            image = tf.io.decode_jpeg(data, channels=3, dct_method=idct)
             shape = tf.shape(image)
             h, w = shape[0], shape[1]
             side = tf.minimum(h, w)
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", default="", help="default: benchmarks/results/loader_variants.json")
+    parser.add_argument("--json", default="",
+                        help="default: benchmarks/results/loader_variants.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

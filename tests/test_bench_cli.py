@@ -152,6 +152,7 @@ def test_train_script_targets():
     assert len(rows) == 3
 
 
+@pytest.mark.slow
 def test_op_costs_script(bench_data, tmp_path):
     # Its own process: it pins TensorFlow to one thread, which must not leak into other tests.
     out = tmp_path / "ops.json"
