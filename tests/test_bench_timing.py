@@ -115,3 +115,36 @@ def test_busy_warning():
     assert machine.busy_warning({"load_average_before": [0.1, 0, 0], "cores": 2}) is None
     assert "busy" in machine.busy_warning({"load_average_before": [3.0, 0, 0], "cores": 2})
     assert machine.busy_warning({"load_average_before": [], "cores": 2}) is None
+
+
+def test_run_interleaved_alternates_and_drops_failures():
+    from fastfood.benchmark.train import Runner, TrainSetup, run_interleaved
+
+    calls: list[str] = []
+
+    def runner(name: str, fail_on: int = 0) -> Runner:
+        count = iter(range(1, 100))
+
+        def repeat() -> float:
+            calls.append(name)
+            if next(count) == fail_on:
+                raise RuntimeError("broke\nsecond line")
+            return 0.5
+
+        return Runner(name, lambda: calls.append(f"warm {name}"), repeat, {"x": name})
+
+    setup = TrainSetup(num_classes=2, batch_size=4, steps=3, repeats=3)
+    errors: dict[str, str] = {}
+    got = run_interleaved([runner("a"), runner("b", fail_on=2), runner("c")], setup, errors)
+    assert calls == ["warm a", "warm b", "warm c", "a", "b", "c", "a", "b", "c", "a", "c"]
+    assert set(got) == {"a", "c"} and errors == {"b": "RuntimeError: broke"}
+    assert got["a"].items == (12, 12, 12) and got["a"].seconds == (0.5, 0.5, 0.5)
+    assert got["c"].median == 24.0 and got["c"].extra == {"x": "c"}
+    with pytest.raises(RuntimeError):
+        run_interleaved([runner("d", fail_on=1)], setup)
+
+
+def test_steps_per_execution_divides_the_steps():
+    from fastfood.benchmark.train import steps_per_execution
+
+    assert [steps_per_execution(n) for n in (1, 4, 7, 10, 20, 24)] == [1, 4, 7, 5, 5, 8]

@@ -165,7 +165,8 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                         "--precision fp32,mixed to see it)")
     if "train" in s.what or "e2e" in s.what:
         t0 = time.perf_counter()
-        result["labels"]["train"] = f"Training: {model_label}"
+        result["labels"]["train"] = (f"Training: {model_label}; the inputs of a precision "
+                                     "are timed in turn, repeat by repeat")
         result["train"] = train = {}
         real = [k for k in s.loaders if k != "synthetic"]
         for precision in s.precisions:
@@ -173,15 +174,8 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                 real if "e2e" in s.what else [])
             if "e2e" in s.what and "train" not in s.what:
                 inputs = ["synthetic"] + inputs  # e2e is measured against synthetic input
-            for kind in inputs:
-                name = f"{precision}/{kind}"
-                progress(f"train {name}")
-                if kind == "keras_fit":
-                    fn = lambda: tb.bench_keras_fit(precision, setup).to_dict()  # noqa: E731
-                else:
-                    fn = lambda: tb.bench_fastfood(  # noqa: E731
-                        precision, kind, files, labels, setup).to_dict()
-                train[name] = _guard(fn, errors, f"train {name}")
+            train.update(_train_precision(precision, inputs, files, labels, setup, errors,
+                                          progress))
             _add_train_ratios(train, precision)
         sections["train"] = round(time.perf_counter() - t0, 1)
 
@@ -201,6 +195,50 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
     result["errors"] = errors
     result["wall_s"] = round(time.perf_counter() - start, 1)
     return result
+
+
+def _train_precision(precision: str, inputs: list[str], files: list[str], labels: list[int],
+                     setup: Any, errors: list[str], progress: Callable[[str], None]
+                     ) -> dict[str, dict[str, Any]]:
+    """Every input of one precision, built side by side and timed interleaved."""
+    from fastfood.benchmark import train as tb
+
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        chosen, jit, info = tb.start_precision(precision, setup.xla)
+    except FastfoodError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        errors.append(f"train {precision}: {message}")
+        return {f"{precision}/{kind}": {"error": message} for kind in inputs}
+    try:
+        runners = []
+        for kind in inputs:
+            name = f"{precision}/{kind}"
+            progress(f"train {name}: building")
+            if kind == "keras_fit":
+                build = lambda: tb.keras_fit_runner(name, setup, jit, info)  # noqa: E731
+            else:
+                build = lambda: tb.fastfood_runner(  # noqa: E731
+                    name, kind, files, labels, setup, chosen, jit, info)
+            got = _guard(build, errors, f"train {name}")
+            if isinstance(got, dict):  # the error row
+                rows[name] = got
+            else:
+                runners.append(got)
+        progress(f"train {precision}: {len(runners)} configurations, interleaved")
+        failed: dict[str, str] = {}
+        measured = tb.run_interleaved(runners, setup, failed)
+        for runner in runners:
+            if runner.name in measured:
+                rows[runner.name] = measured[runner.name].to_dict()
+            else:
+                rows[runner.name] = {"error": failed[runner.name]}
+                errors.append(f"train {runner.name}: {failed[runner.name]}")
+    finally:
+        tb.restore_policy()
+    return {f"{precision}/{kind}": rows[f"{precision}/{kind}"] for kind in inputs}
 
 
 def _add_train_ratios(train: dict[str, dict[str, Any]], precision: str) -> None:

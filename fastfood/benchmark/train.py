@@ -16,11 +16,11 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastfood.benchmark.timing import Throughput, time_repeats
+from fastfood.benchmark.timing import Throughput
 
 LEARNING_RATE = 0.01  # any value: speed does not depend on it
 MOMENTUM = 0.9
@@ -42,8 +42,9 @@ class TrainSetup:
     seed: int = 0
 
 
-def _fresh(precision: str, xla: str) -> tuple[Any, bool, dict[str, Any]]:
-    """Clear Keras state, set the global policy, choose XLA: before any model is built."""
+def start_precision(precision: str, xla: str = "auto") -> tuple[Any, bool, dict[str, Any]]:
+    """Clear Keras state, set the global policy, choose XLA: once before a precision's
+    models are built. Returns (fastfood Precision, XLA on, info for the JSON)."""
     import keras
 
     from fastfood.train import precision as prec
@@ -118,14 +119,28 @@ def _has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def bench_fastfood(precision: str, loader: str, files: Sequence[str], labels: Sequence[int],
-                   setup: TrainSetup) -> Throughput:
+@dataclass
+class Runner:
+    """One training configuration, built and ready: warm it once, then time repeats.
+
+    Several runners of one precision live side by side so their repeats can be
+    interleaved (`run_interleaved`): load that drifts during a run then hits every
+    configuration alike, and the ratios between them, which the targets are about, hold.
+    """
+
+    name: str
+    warm: Callable[[], None]
+    repeat: Callable[[], float]  # seconds for `setup.steps` steps, device work included
+    info: dict[str, Any]
+
+
+def fastfood_runner(name: str, loader: str, files: Sequence[str], labels: Sequence[int],
+                    setup: TrainSetup, chosen: Any, jit: bool, info: dict[str, Any]) -> Runner:
     """fastfood's compiled train step fed by `loader` ('synthetic' for compute alone)."""
     from fastfood.train import distribute
     from fastfood.train import step as train_step_lib
     from fastfood.train.schedule import polynomial_decay
 
-    chosen, jit, info = _fresh(precision, setup.xla)
     strategy = distribute.make_strategy()
     total = setup.warmup + setup.steps * setup.repeats
     with strategy.scope():
@@ -139,21 +154,23 @@ def bench_fastfood(precision: str, loader: str, files: Sequence[str], labels: Se
                                           weight_decay=WEIGHT_DECAY, jit_compile=jit)
     feeder = EpochFeeder(loader, files, labels, strategy, setup)
 
-    def run(n: int) -> int:
+    def run(n: int) -> float:
+        start = time.perf_counter()
         logs = None
         for _ in range(n):
             logs = step(feeder.next_iterator())
         loss = float(logs["loss"])  # waits for the device
+        seconds = time.perf_counter() - start
         if not math.isfinite(loss):
             raise RuntimeError(f"benchmark training diverged (loss {loss})")
-        return n * setup.batch_size
+        return seconds
 
-    if setup.warmup:
-        run(setup.warmup)
-    result = time_repeats(lambda: run(setup.steps), warmup=0, repeats=setup.repeats)
-    _restore_policy()
-    return Throughput(result.items, result.seconds,
-                      {**info, "steps_per_epoch": feeder.steps_per_epoch})
+    def warm() -> None:
+        if setup.warmup:
+            run(setup.warmup)
+
+    return Runner(name, warm, lambda: run(setup.steps),
+                  {**info, "steps_per_epoch": feeder.steps_per_epoch})
 
 
 def steps_per_execution(steps: int, cap: int = 8) -> int:
@@ -162,14 +179,17 @@ def steps_per_execution(steps: int, cap: int = 8) -> int:
     return max(d for d in range(1, min(cap, steps) + 1) if steps % d == 0)
 
 
-def bench_keras_fit(precision: str, setup: TrainSetup) -> Throughput:
-    """`model.compile(SGD momentum, CE from logits + L2)` + `model.fit` on one batch."""
+def keras_fit_runner(name: str, setup: TrainSetup, jit: bool, info: dict[str, Any]) -> Runner:
+    """`model.compile(SGD momentum, CE from logits + L2)` + `model.fit` on one batch.
+
+    A repeat is one `fit(epochs=1)` call timed from its epoch's start to its end by a
+    callback, so fit's per-call set-up (iterator, callbacks) is not charged to Keras.
+    """
     import keras
     import tensorflow as tf
 
     from fastfood.model import l2_loss
 
-    _, jit, info = _fresh(precision, setup.xla)
     model = _model(setup)
     spe = steps_per_execution(setup.steps)
     xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -200,15 +220,71 @@ def bench_keras_fit(precision: str, setup: TrainSetup) -> Throughput:
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             self.seconds.append(time.perf_counter() - self.start)
 
-    warm = max(spe, math.ceil(max(setup.warmup, 1) / spe) * spe)
-    model.fit(data, epochs=1, steps_per_epoch=warm, verbose=0, shuffle=False)
     clock = EpochClock()
-    model.fit(data, epochs=setup.repeats, steps_per_epoch=setup.steps, verbose=0,
-              shuffle=False, callbacks=[clock])
-    _restore_policy()
+
+    def warm() -> None:
+        steps = max(spe, math.ceil(max(setup.warmup, 1) / spe) * spe)
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+
+    def repeat() -> float:
+        model.fit(data, epochs=1, steps_per_epoch=setup.steps, verbose=0, shuffle=False,
+                  callbacks=[clock])
+        return clock.seconds[-1]
+
+    return Runner(name, warm, repeat, {**info, "steps_per_execution": spe})
+
+
+def run_interleaved(runners: list[Runner], setup: TrainSetup,
+                    errors: dict[str, str] | None = None) -> dict[str, Throughput]:
+    """Warm every runner, then time repeat r of each runner before repeat r+1 of any.
+
+    A runner that raises is dropped, its message put in `errors[name]` (when given; else
+    the exception propagates) and the others go on.
+    """
+    live = list(runners)
+    seconds: dict[str, list[float]] = {r.name: [] for r in runners}
+
+    def attempt(runner: Runner, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except Exception as err:
+            if errors is None:
+                raise
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            errors[runner.name] = f"{type(err).__name__}: {first_line}"
+            live.remove(runner)
+            return None
+
+    for runner in list(live):
+        attempt(runner, runner.warm)
+    for _ in range(setup.repeats):
+        for runner in list(live):
+            got = attempt(runner, runner.repeat)
+            if got is not None:
+                seconds[runner.name].append(got)
     n = setup.steps * setup.batch_size
-    return Throughput(tuple([n] * len(clock.seconds)), tuple(clock.seconds),
-                      {**info, "steps_per_execution": spe})
+    return {r.name: Throughput(tuple([n] * len(seconds[r.name])), tuple(seconds[r.name]), r.info)
+            for r in runners if r in live}
+
+
+def bench_fastfood(precision: str, loader: str, files: Sequence[str], labels: Sequence[int],
+                   setup: TrainSetup) -> Throughput:
+    """One fastfood configuration alone (see `fastfood_runner`)."""
+    chosen, jit, info = start_precision(precision, setup.xla)
+    try:
+        runner = fastfood_runner(loader, loader, files, labels, setup, chosen, jit, info)
+        return run_interleaved([runner], setup)[loader]
+    finally:
+        restore_policy()
+
+
+def bench_keras_fit(precision: str, setup: TrainSetup) -> Throughput:
+    """Keras fit alone (see `keras_fit_runner`)."""
+    _, jit, info = start_precision(precision, setup.xla)
+    try:
+        return run_interleaved([keras_fit_runner("fit", setup, jit, info)], setup)["fit"]
+    finally:
+        restore_policy()
 
 
 def bench_eval(loader: str, files: Sequence[str], labels: Sequence[int], precision: str,
@@ -219,7 +295,7 @@ def bench_eval(loader: str, files: Sequence[str], labels: Sequence[int], precisi
     from fastfood.train import distribute
     from fastfood.train import step as train_step_lib
 
-    _, _, info = _fresh(precision, setup.xla)
+    _, _, info = start_precision(precision, setup.xla)
     strategy = distribute.make_strategy()
     with strategy.scope():
         model = _model(setup)
@@ -236,11 +312,12 @@ def bench_eval(loader: str, files: Sequence[str], labels: Sequence[int], precisi
             float(out["count_sum"])  # the pass ends when the device has finished
 
     result = time_passes(one_pass, warmup=1, repeats=setup.repeats)
-    _restore_policy()
+    restore_policy()
     return Throughput(result.items, result.seconds, {**result.extra, **info})
 
 
-def _restore_policy() -> None:
+def restore_policy() -> None:
+    """Back to float32, so a benchmark leaves the process as it found it."""
     import keras
 
     keras.mixed_precision.set_global_policy("float32")
