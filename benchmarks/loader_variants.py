@@ -4,7 +4,8 @@ For digging in when benchmarks/loaders.py shows a loader short of its target. Ea
 changes one thing against the product loader and is timed exactly as loaders.py times
 everything (steady-state img/s over whole passes, warm-up excluded), in one process:
 
-- `dali` / `tfdata`: the product loaders, as the reference.
+- `dali` / `tfdata`: the product loaders, as the reference (include them in `--only`
+  to get the `vs product` ratios).
 - `dali_alone`: the product DALI pipeline run in a plain loop, no TensorFlow plugin (the
   cost of `DALIDataset` is the difference to `dali`).
 - `dali_threads=N`, `tfdata_threads=N`: `num_threads` (DALI workers; tf.data private pool).
@@ -30,7 +31,7 @@ from typing import Any
 
 from fastfood.benchmark import machine, report
 from fastfood.benchmark import loaders as fastfood_loaders
-from fastfood.benchmark.timing import batch_sizes, time_passes
+from fastfood.benchmark.timing import batch_sizes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PassFactory = Callable[[], Iterable[int]]
@@ -41,28 +42,34 @@ def dali_alone(files: Sequence[str], labels: Sequence[int], *, training: bool, b
                full_decode_eval: bool = False) -> PassFactory:
     """The product DALI pipeline (or an eval variant) driven by `pipe.run()`, no TF.
 
-    One pipeline for all passes (building it is start-up, not throughput); each pass runs
-    as many batches as the loader's epoch has.
+    Built afresh for every pass, as the loader builds one per epoch, so no batch that a
+    previous pass prefetched is counted; each pass runs as many batches as the loader's
+    epoch has.
     """
     from fastfood.loaders import dali_pipeline
 
     threads = num_threads or os.cpu_count() or 1
     extra = {"prefetch_queue_depth": prefetch} if prefetch else {}
-    if full_decode_eval:
-        pipe = _full_decode_eval_pipeline(files, labels, image_size=image_size,
-                                          batch_size=batch_size, num_threads=threads,
-                                          device_id=None, seed=0, **extra)
-    else:
-        pipe = dali_pipeline.fastfood_pipeline(
-            list(files), list(labels), training=training, image_size=image_size, device="cpu",
-            batch_size=batch_size, num_threads=threads, device_id=None, seed=0, **extra)
-    pipe.build()
     steps = len(files) // batch_size if training else -(-len(files) // batch_size)
 
+    def build() -> Any:
+        if full_decode_eval:
+            return _full_decode_eval_pipeline(files, labels, image_size=image_size,
+                                              batch_size=batch_size, num_threads=threads,
+                                              device_id=None, seed=0, **extra)
+        return dali_pipeline.fastfood_pipeline(
+            list(files), list(labels), training=training, image_size=image_size, device="cpu",
+            batch_size=batch_size, num_threads=threads, device_id=None, seed=0, **extra)
+
     def make() -> Iterable[int]:
-        for _ in range(steps):
-            images, _ = pipe.run()
-            yield len(images)
+        pipe = build()
+        pipe.build()
+        try:
+            for _ in range(steps):
+                images, _ = pipe.run()
+                yield len(images)
+        finally:
+            del pipe
 
     return make
 
@@ -136,8 +143,8 @@ def variants(files: Sequence[str], labels: Sequence[int], cores: int, batch_size
                                                    **common, **kw) for mode in ("train", "eval")}
 
     def alone(**kw: Any) -> dict[str, PassFactory]:
-        return {mode: _lazy_factory(lambda m=mode: dali_alone(
-            files, labels, training=m == "train", **common, **kw)) for mode in ("train", "eval")}
+        return {mode: dali_alone(files, labels, training=mode == "train", **common, **kw)
+                for mode in ("train", "eval")}
 
     out: dict[str, dict[str, PassFactory]] = {
         "dali": product("dali"),
@@ -149,23 +156,11 @@ def variants(files: Sequence[str], labels: Sequence[int], cores: int, batch_size
         out[f"tfdata_threads={n}"] = product("tfdata", num_threads=n)
     for depth in (1, 3, 4):
         out[f"dali_prefetch={depth}"] = alone(prefetch=depth)
-    out["dali_eval_fulldecode"] = {"eval": _lazy_factory(lambda: dali_alone(
-        files, labels, training=False, full_decode_eval=True, **common))}
+    out["dali_eval_fulldecode"] = {"eval": dali_alone(files, labels, training=False,
+                                                      full_decode_eval=True, **common)}
     out["tf_eval_fast_idct"] = {"eval": tf_eval_variant(files, fast_idct=True, **common)}
     out["tf_eval_window"] = {"eval": tf_eval_variant(files, window=True, **common)}
     return out
-
-
-def _lazy_factory(build: Callable[[], PassFactory]) -> PassFactory:
-    """Builds the (expensive) factory on first use, then reuses it for every pass."""
-    cache: list[PassFactory] = []
-
-    def make() -> Iterable[int]:
-        if not cache:
-            cache.append(build())
-        return cache[0]()
-
-    return make
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,24 +189,20 @@ def main(argv: list[str] | None = None) -> None:
         "settings": {**vars(args), "num_files": len(files)}, "loaders": {},
     }
     start = time.perf_counter()
-    for name, modes in table.items():
-        if only and name not in only:
-            continue
-        print(f"[variants] {name}", flush=True)
-        row: dict[str, Any] = {}
-        for mode, make in modes.items():
-            try:
-                got = time_passes(make, warmup=args.warmup, repeats=args.repeats).to_dict()
-            except Exception as err:  # a variant the installed DALI/TF rejects: note, go on
-                row = {"error": f"{type(err).__name__}: {err}".splitlines()[0]}
-                break
-            row[mode], row[f"{mode}_img_s"] = got, got["img_s"]
+    # Every variant in turn, pass by pass, so drifting load hits them all alike; a variant
+    # the installed DALI/TF rejects is noted and the others go on.
+    chosen = {name: modes for name, modes in table.items() if not only or name in only}
+    errors: list[str] = []
+    rows = fastfood_loaders.measure_rows(
+        chosen, warmup=args.warmup, repeats=args.repeats, errors=errors,
+        progress=lambda msg: print(f"[variants] {msg}", flush=True))
+    for name, row in rows.items():
+        product = "tfdata" if name.startswith("tf") else "dali"
         for mode in ("train", "eval"):
-            product = "tfdata" if name.startswith("tf") else "dali"
-            ref = result["loaders"].get(product, {}).get(f"{mode}_img_s")
-            if ref and f"{mode}_img_s" in row and name not in ("dali", "tfdata"):
+            ref = rows.get(product, {}).get(f"{mode}_img_s")
+            if ref and f"{mode}_img_s" in row and name != product:
                 row[f"{mode}_vs_product"] = round(row[f"{mode}_img_s"] / ref, 3)
-        result["loaders"][name] = row
+    result["loaders"], result["errors"] = rows, errors
     result["wall_s"] = round(time.perf_counter() - start, 1)
     path = report.write_json(result, args.json or RESULTS / "loader_variants.json")
     report.print_report({**result, "labels": {"loaders": "Loader variants (img/s)"}})

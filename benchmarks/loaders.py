@@ -16,10 +16,12 @@ in train mode, and >= 1.15x the seed pipeline in both.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,6 @@ import peers
 
 from fastfood.benchmark import loaders as fastfood_loaders
 from fastfood.benchmark import machine, report
-from fastfood.benchmark.timing import time_passes
 
 FASTFOOD = ("dali", "tfdata", "synthetic")
 PEERS = ("seed", "keras", "pil")
@@ -71,43 +72,38 @@ def measure(s: Settings) -> dict[str, Any]:
         "loaders": {},
     }
     common = dict(batch_size=s.batch_size, image_size=s.image_size)
-    timed = dict(warmup=s.warmup, repeats=s.repeats)
-    for name in s.loaders:
-        print(f"[loaders] {name}", file=sys.stderr, flush=True)
-        row: dict[str, Any] = {}
+    unknown = [name for name in s.loaders if name not in ALL]
+    if unknown:
+        raise SystemExit(f"unknown loader(s) {','.join(unknown)}; known: {','.join(ALL)}")
+
+    def maker(name: str, mode: str, limit: Any) -> Callable[[], Iterable[int]]:
+        training = mode == "train"
         if name == "limit":
-            # Spawned before anything else starts threads; one measurement serves both
-            # modes since it does neither cropping nor batching.
-            with peers.DecodeLimit(files, processes=s.num_threads) as limit:
-                got = time_passes(limit, **timed).to_dict()
-            row = {"train": got, "eval": got, "train_img_s": got["img_s"],
-                   "eval_img_s": got["img_s"]}
-            result["loaders"][name] = row
-            continue
-        for mode in s.modes:
-            training = mode == "train"
-            if name in FASTFOOD:
-                make = fastfood_loaders.loader_pass(name, files, labels, training=training,
-                                                    seed=s.seed, num_threads=s.num_threads,
-                                                    **common)
-            elif name == "seed":
-                make = peers.make_seed(files, training=training, seed=s.seed, **common)
-            elif name == "keras":
-                make = peers.make_keras(keras_root(str(spec.root), spec.layout),
-                                        training=training, seed=s.seed, **common)
-            elif name == "pil":
-                make = peers.make_pil(files, training=training, seed=s.seed,
-                                      threads=s.num_threads, **common)
-            else:
-                raise SystemExit(f"unknown loader {name!r}; known: {','.join(ALL)}")
-            try:
-                got = time_passes(make, **timed).to_dict()
-            except Exception as err:  # keep going: one broken pipeline must not hide the rest
-                row = {"error": f"{type(err).__name__}: {err}".splitlines()[0]}
-                break
-            row[mode] = got
-            row[f"{mode}_img_s"] = got["img_s"]
-        result["loaders"][name] = row
+            return limit  # the same decode-only work in both modes
+        if name in FASTFOOD:
+            return fastfood_loaders.loader_pass(name, files, labels, training=training,
+                                                seed=s.seed, num_threads=s.num_threads,
+                                                **common)
+        if name == "seed":
+            return peers.make_seed(files, training=training, seed=s.seed, **common)
+        if name == "keras":
+            return peers.make_keras(keras_root(str(spec.root), spec.layout), training=training,
+                                    seed=s.seed, **common)
+        return peers.make_pil(files, training=training, seed=s.seed, threads=s.num_threads,
+                              **common)
+
+    # The limit's process pool starts first and lives through every pass, so process
+    # start-up is never timed; it is timed in turn with the others, in both modes.
+    pool = (peers.DecodeLimit(files, processes=s.num_threads) if "limit" in s.loaders
+            else contextlib.nullcontext())
+    with pool as limit:
+        makers = {name: {mode: maker(name, mode, limit) for mode in s.modes}
+                  for name in s.loaders}
+        errors: list[str] = []
+        result["loaders"] = fastfood_loaders.measure_rows(
+            makers, warmup=s.warmup, repeats=s.repeats, errors=errors,
+            progress=lambda msg: print(f"[loaders] {msg}", file=sys.stderr, flush=True))
+    result["errors"] = errors
     return result
 
 

@@ -148,3 +148,27 @@ def test_steps_per_execution_divides_the_steps():
     from fastfood.benchmark.train import steps_per_execution
 
     assert [steps_per_execution(n) for n in (1, 4, 7, 10, 20, 24)] == [1, 4, 7, 5, 5, 8]
+
+
+def test_time_passes_interleaved_alternates_and_reports_failures():
+    order: list[str] = []
+
+    def maker(name: str, fail_at: int = 0):
+        count = iter(range(1, 100))
+
+        def make():
+            order.append(name)
+            if next(count) == fail_at:
+                raise OSError("gone")
+            return iter([2, 2, 1])
+
+        return make
+
+    failures = {}
+    got = timing.time_passes_interleaved(
+        {"a": maker("a"), "b": maker("b", fail_at=2), "c": maker("c")}, warmup=1, repeats=2,
+        on_error=lambda name, err: failures.setdefault(name, str(err)))
+    # warm-up a, b, c; pass 1 a, b (fails), c; pass 2 without b
+    assert order == ["a", "b", "c", "a", "b", "c", "a", "c"]
+    assert set(got) == {"a", "c"} and failures == {"b": "gone"}
+    assert got["a"].to_dict()["images_per_pass"] == 5 and got["a"].items == (3, 3)

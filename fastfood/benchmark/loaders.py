@@ -54,3 +54,39 @@ def check_enough_files(num_files: int, batch_size: int) -> None:
             f"{num_files} images are too few to time batches of {batch_size}: "
             f"need at least {2 * batch_size} (use --batch-size or a larger --data)"
         )
+
+
+def measure_rows(
+    makers: dict[str, dict[str, Callable[[], Iterable[int]]]], *, warmup: int, repeats: int,
+    errors: list[str] | None = None, progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, dict[str, Any]]:
+    """`{name: {mode: pass factory}}` -> `{name: {mode: figures, "<mode>_img_s": x}}`.
+
+    Per mode, every pipeline's passes are interleaved (`time_passes_interleaved`). A
+    pipeline that fails gets `{"error": message}` (also appended to `errors`) and is not
+    run again; a FastfoodError (bad input, not a broken pipeline) propagates.
+    """
+    from fastfood.benchmark.timing import time_passes_interleaved
+    from fastfood.errors import FastfoodError
+
+    rows: dict[str, dict[str, Any]] = {name: {} for name in makers}
+
+    def failed(name: str, err: Exception) -> None:
+        if isinstance(err, FastfoodError):
+            raise err
+        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        rows[name] = {"error": message}
+        if errors is not None:
+            errors.append(f"loader {name}: {message}")
+
+    for mode in ("train", "eval"):
+        todo = {name: modes[mode] for name, modes in makers.items()
+                if mode in modes and "error" not in rows[name]}
+        if not todo:
+            continue
+        progress(f"loaders, {mode} mode: {', '.join(todo)} in turn")
+        got = time_passes_interleaved(todo, warmup=warmup, repeats=repeats, on_error=failed)
+        for name, throughput in got.items():
+            rows[name][mode] = throughput.to_dict()
+            rows[name][f"{mode}_img_s"] = rows[name][mode]["img_s"]
+    return rows

@@ -135,22 +135,14 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
         lb.check_enough_files(len(files), s.batch_size)
         result["labels"]["loaders"] = (
             f"Loaders: {len(files)} images -> {s.image_size} px, batch {s.batch_size}, "
-            f"img/s steady state, median of {s.repeats} passes after 1 warm-up")
-        result["loaders"] = {}
-        for kind in s.loaders:
-            progress(f"loader {kind}")
-            row: dict[str, Any] = {}
-            for mode in ("train", "eval"):
-                got = _guard(lambda: lb.bench_loader(
-                    kind, files, labels, training=mode == "train", batch_size=s.batch_size,
-                    image_size=s.image_size, warmup=1, repeats=s.repeats, seed=s.seed,
-                ).to_dict(), errors, f"loader {kind} {mode}")
-                if "error" in got:
-                    row = {"error": got["error"]}
-                    break
-                row[mode] = got
-                row[f"{mode}_img_s"] = got["img_s"]
-            result["loaders"][kind] = row
+            f"img/s steady state, median of {s.repeats} passes after 1 warm-up, "
+            "loaders in turn pass by pass")
+        makers = {kind: {mode: lb.loader_pass(kind, files, labels, training=mode == "train",
+                                              batch_size=s.batch_size, image_size=s.image_size,
+                                              seed=s.seed) for mode in ("train", "eval")}
+                  for kind in s.loaders}
+        result["loaders"] = lb.measure_rows(makers, warmup=1, repeats=s.repeats, errors=errors,
+                                            progress=progress)
         sections["loaders"] = round(time.perf_counter() - start, 1)
 
     setup = tb.TrainSetup(num_classes=num_classes, batch_size=s.batch_size,

@@ -113,8 +113,12 @@ def time_passes(
     """
     for _ in range(warmup):
         time_pass(make_batches)
-    passes = [time_pass(make_batches) for _ in range(repeats)]
-    if any(p.batches < 2 for p in passes):
+    return summarize_passes([time_pass(make_batches) for _ in range(repeats)])
+
+
+def summarize_passes(passes: list[PassTiming]) -> Throughput:
+    """The Throughput of timed passes (see `time_passes`)."""
+    if not passes or any(p.batches < 2 for p in passes):
         raise ValueError("a timed pass needs at least 2 batches: use more files or smaller batches")
     whole = [p.images / (p.startup_s + p.steady_s) for p in passes]
     return Throughput(
@@ -127,6 +131,48 @@ def time_passes(
             "batches_per_pass": passes[0].batches,
         },
     )
+
+
+def time_passes_interleaved(
+    makers: dict[str, Callable[[], Iterable[int]]], *, warmup: int = 1, repeats: int = 3,
+    on_error: Callable[[str, Exception], None] | None = None,
+) -> dict[str, Throughput]:
+    """`time_passes` for several pipelines, pass r of each before pass r+1 of any.
+
+    Load that drifts during the run then hits every pipeline alike, so their ratios hold.
+    A pipeline that raises is reported through `on_error(name, err)` and dropped (without
+    `on_error` the exception propagates).
+    """
+    live = dict(makers)
+    passes: dict[str, list[PassTiming]] = {name: [] for name in makers}
+
+    def attempt(name: str, timed: bool) -> None:
+        try:
+            got = time_pass(live[name])
+        except Exception as err:
+            if on_error is None:
+                raise
+            on_error(name, err)
+            del live[name]
+            return
+        if timed:
+            passes[name].append(got)
+
+    for _ in range(warmup):
+        for name in list(live):
+            attempt(name, timed=False)
+    for _ in range(repeats):
+        for name in list(live):
+            attempt(name, timed=True)
+    out = {}
+    for name in list(live):
+        try:
+            out[name] = summarize_passes(passes[name])
+        except ValueError as err:
+            if on_error is None:
+                raise
+            on_error(name, err)
+    return out
 
 
 def batch_sizes(batches: Iterable[Any]) -> Iterator[int]:
