@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fastfood.benchmark.timing import Throughput, batch_sizes, time_passes
+from fastfood.benchmark.timing import batch_sizes
 
 FASTFOOD_LOADERS = ("dali", "tfdata", "synthetic")
 
@@ -33,16 +33,6 @@ def loader_pass(
         return batch_sizes(ds)
 
     return make
-
-
-def bench_loader(
-    kind: str, files: Sequence[str], labels: Sequence[int], *, training: bool, batch_size: int,
-    image_size: int, warmup: int = 1, repeats: int = 3, **kwargs: Any,
-) -> Throughput:
-    """Steady-state images/s of one fastfood loader in one mode (see `time_passes`)."""
-    make = loader_pass(kind, files, labels, training=training, batch_size=batch_size,
-                       image_size=image_size, **kwargs)
-    return time_passes(make, warmup=warmup, repeats=repeats)
 
 
 def check_enough_files(num_files: int, batch_size: int) -> None:
