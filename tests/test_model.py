@@ -41,12 +41,19 @@ def images(batch: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def conv_channels(model) -> list[int]:
-    return [model.get_layer(f"conv{b}_{i}").filters for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1)]
+    names = [f"conv{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1)]
+    return [model.get_layer(name).filters for name in names]
 
 
 @pytest.mark.parametrize(
     "size, width, fc6_kernel, fc6_rank",
-    [(32, 0.125, 1, 2), (64, 0.125, 2, 2), (96, 0.25, 3, 2), (224, 0.0625, 7, 2), (256, 0.0625, 7, 4)],
+    [
+        (32, 0.125, 1, 2),
+        (64, 0.125, 2, 2),
+        (96, 0.25, 3, 2),
+        (224, 0.0625, 7, 2),
+        (256, 0.0625, 7, 4),
+    ],
 )
 def test_shapes_at_sizes_and_widths(size, width, fc6_kernel, fc6_rank):
     model = vgg19(5, image_size=size, width=width, dropout=0.0)
@@ -188,7 +195,10 @@ def test_head_variables_are_fc8():
         ({"num_classes": 2, "width": 0}, "width 0"),
         ({"num_classes": 2, "dropout": 1.0}, "dropout 1.0"),
         ({"num_classes": 2, "convention": "rgb"}, "convention 'rgb'"),
-        ({"num_classes": 2, "weights": "imagenet", "width": 0.5}, "width 0.5: pretrained weights need width 1.0"),
+        (
+            {"num_classes": 2, "weights": "imagenet", "width": 0.5},
+            "width 0.5: pretrained weights need width 1.0",
+        ),
         ({"num_classes": 2, "weights": "imagenet", "image_size": 192}, "minimum is 224"),
     ],
 )

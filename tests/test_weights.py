@@ -54,7 +54,8 @@ def reference_forward(arrays: dict[str, np.ndarray], rgb: np.ndarray) -> np.ndar
             w, b = arrays[f"conv{block}_{i}/kernel"], arrays[f"conv{block}_{i}/bias"]
             x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), b))
         x = tf.nn.max_pool2d(x, 2, 2, "VALID")
-    x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, arrays["fc6/kernel"], 1, "VALID"), arrays["fc6/bias"]))
+    fc6 = tf.nn.conv2d(x, arrays["fc6/kernel"], 1, "VALID")
+    x = tf.nn.relu(tf.nn.bias_add(fc6, arrays["fc6/bias"]))
     fc7 = arrays["fc7/kernel"].reshape((1, 1) + arrays["fc7/kernel"].shape)
     x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, fc7, 1, "VALID"), arrays["fc7/bias"]))
     x = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
@@ -129,7 +130,9 @@ def keras_layout(arrays: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def write_keras_legacy(path, layers: dict[str, list[np.ndarray]], style: str = "old", nest: bool = False) -> None:
+def write_keras_legacy(
+    path, layers: dict[str, list[np.ndarray]], style: str = "old", nest: bool = False
+) -> None:
     """Keras 2 HDF5 weights as keras.applications ships them (style 'old') or newer
     ('new': block1_conv1/kernel:0), optionally nested in model_weights like model.save()."""
     with h5py.File(path, "w") as handle:
@@ -302,7 +305,8 @@ def test_slim_fc7_in_dense_layout_is_refused():
     ):
         plan_load(source, 1000, 224)
     del shapes["fc7/kernel"]
-    source = WeightSource("fake.ckpt", "slim", {k: SourceArray(slim_name(k), s, unread) for k, s in shapes.items()}, slim_name, slim_weights.file_shape)
+    arrays = {k: SourceArray(slim_name(k), s, unread) for k, s in shapes.items()}
+    source = WeightSource("fake.ckpt", "slim", arrays, slim_name, slim_weights.file_shape)
     with pytest.raises(FastfoodError, match="vgg_19/fc7/weights not found"):
         plan_load(source, 1000, 224)
 
@@ -360,8 +364,10 @@ def test_not_a_weight_file(tmp_path):
 
 @pytest.mark.parametrize("style, nest", [("old", False), ("new", False), ("new", True)])
 def test_legacy_h5_names_are_read(tmp_path, style, nest):
-    layers = {"block1_conv1": [np.ones((3, 3, 3, 2), np.float32), np.ones(2, np.float32)],
-              "fc2": [np.ones((5, 4), np.float32), np.arange(4, dtype=np.float32)]}
+    layers = {
+        "block1_conv1": [np.ones((3, 3, 3, 2), np.float32), np.ones(2, np.float32)],
+        "fc2": [np.ones((5, 4), np.float32), np.arange(4, dtype=np.float32)],
+    }
     write_keras_legacy(tmp_path / "w.h5", layers, style=style, nest=nest)
     with open_h5(str(tmp_path / "w.h5")) as source:
         assert set(source.arrays) == {"conv1_1/kernel", "conv1_1/bias", "fc7/kernel", "fc7/bias"}
