@@ -26,9 +26,10 @@ import numpy as np
 from PIL import Image
 
 from fastfood.benchmark.timing import batch_sizes
+from fastfood.loaders.spec import SEED_MARGIN
 
 PassFactory = Callable[[], Iterable[int]]
-SEED_TRAIN_MARGIN = 10  # the seed's random square crop: side = min(h, w) - margin
+SEED_TRAIN_MARGIN = 2 * SEED_MARGIN  # the seed's random square crop: side = min(h, w) - this
 
 
 def make_seed(
