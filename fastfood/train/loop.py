@@ -221,7 +221,10 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         runner = _Runner(
             config=config, spec=spec, strategy=strategy, model=model, optimizer=optimizer,
             ckpts=ckpts, kind=kind, lay=lay, spe=spe, total=total, num_epochs=num_epochs,
-            chief=chief, on_device=kind == "dali" and bool(hw.gpu_capabilities),
+            # Each replica's DALI pipeline should sit on its own GPU (on_device=True), but
+            # the DALI loader pins /gpu:0 (one process per GPU); until it takes a device,
+            # several replicas share GPU 0's decoder and TensorFlow copies the batches.
+            chief=chief, on_device=False,
             log_every=log_every or max(1, min(50, spe // 10)),
             metrics=MetricsLog(run_dir, resume_step=pos.step if pos else None, enabled=chief),
             progress=Progress(total_epochs=num_epochs, stream=stream, fancy=fancy) if chief
