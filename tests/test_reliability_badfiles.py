@@ -144,3 +144,23 @@ def test_validation_survives_a_file_that_fails_to_decode(
     assert summary["step"] == 4 and summary["val"] is not None
     # Named (on stderr or in the log), as `fastfood evaluate` names the files it skips.
     assert "zz_corrupt.jpg" in err + caplog.text
+
+
+@pytest.mark.dali
+def test_predict_with_dali_answers_or_names_every_odd_file(tmp_path: Path, capsys) -> None:
+    """predict's own tests take the corpus through the direct and tf.data paths; DALI here."""
+    _skip_without_dali("dali")
+    from fastfood.serve.files import collect_images
+    from fastfood.serve.untrained import write_untrained_run
+
+    run = write_untrained_run(tmp_path / "run", ["a", "b"], image_size=32, width=0.125)
+    files = collect_images([ODD])
+    code, out, err = run_in_process(["predict", "--run-dir", str(run), "--loader", "dali",
+                                     "--json", "--batch-size", "4", str(ODD)], capsys)
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["file"] for a in answers] == files  # every file once, in order
+    named = {Path(a["file"]).name: a["error"] for a in answers if "error" in a}
+    assert set(PREFLIGHT_REJECTS) <= set(named), named
+    assert not set(DECODABLE) & set(named), named
+    assert all(reason.strip() and "\n" not in reason for reason in named.values())
+    assert code == 1 and "Traceback" not in err  # some files failed, all were answered
