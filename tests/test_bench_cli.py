@@ -122,12 +122,14 @@ def test_loader_benchmark_script(bench_data, tmp_path):
     rows = result["loaders"]
     for kind in kinds:
         assert "error" not in rows[kind], rows[kind]
-        assert rows[kind]["train_img_s"] > 0 and rows[kind]["eval_img_s"] > 0
+        assert rows[kind]["train_img_s"] > 0, (kind, rows[kind]["train"])
+        assert rows[kind]["eval_img_s"] > 0, (kind, rows[kind]["eval"])
     # Every pipeline read the same files; eval covers all of them.
     for kind in ("seed", "keras", "pil", "limit", *real_loaders()):
         assert rows[kind]["eval"]["images_per_pass"] == 24, kind
-    assert rows["seed"]["eval_vs_limit"] > 0 and rows["tfdata"]["train_vs_seed"] > 0
-    assert rows["tfdata"]["eval_vs_best_peer"] > 0
+    for kind, key in (("seed", "eval_vs_limit"), ("tfdata", "train_vs_seed"),
+                      ("tfdata", "eval_vs_best_peer")):
+        assert rows[kind][key] > 0, (kind, key, rows)
     targets = result["targets"]
     assert set(targets) == {"train", "eval"}
     assert isinstance(targets["eval"]["eval_vs_limit_met"], bool)
