@@ -155,6 +155,8 @@ class DecodeLimit:
 
     def __enter__(self) -> "DecodeLimit":
         self.pool = multiprocessing.get_context("spawn").Pool(self.processes)
+        # Let every worker import PIL and numpy and decode once before anything is timed.
+        self.pool.map(_decode_only, [self.files[:1]] * self.processes, chunksize=1)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -165,4 +167,6 @@ class DecodeLimit:
     def __call__(self) -> Iterator[int]:
         assert self.pool is not None, "use DecodeLimit as a context manager"
         chunks = [self.files[i : i + self.chunk] for i in range(0, len(self.files), self.chunk)]
-        return self.pool.imap(_decode_only, chunks)
+        # Unordered: results come as chunks finish, so a slow first chunk cannot hold back
+        # (and then release at once) the ones finished behind it.
+        return self.pool.imap_unordered(_decode_only, chunks)
