@@ -96,3 +96,21 @@ def corrupt_files(folder: Path) -> dict[str, Path]:
     paths["jpeg12"].write_bytes(bytes(jpeg))
     paths["png"].write_bytes(bytes(png))
     return paths
+
+
+def assert_same_top_k(indices_a: list[int], probs_a: list[float], indices_b: list[int],
+                      probs_b: list[float], atol: float = 1e-4) -> None:
+    """Two top-k answers agree up to float rounding.
+
+    Probabilities position by position within `atol`; the same class at every position
+    except where two neighbours are within `atol` of each other (rounding may swap those).
+    """
+    import numpy as np
+
+    np.testing.assert_allclose(probs_a, probs_b, atol=atol)
+    for i, (a, b) in enumerate(zip(indices_a, indices_b)):
+        if a == b:
+            continue
+        near = [j for j in (i - 1, i + 1) if 0 <= j < len(probs_a)
+                and abs(probs_a[j] - probs_a[i]) <= atol]
+        assert near, f"position {i}: class {a} vs {b}, probs {probs_a} vs {probs_b}"

@@ -9,6 +9,7 @@ Set FASTFOOD_TIMING=1 for a phase-by-phase timing line on stderr (benchmarks/pre
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
     timer.note("tensorflow_preloaded", "tensorflow" in sys.modules)
     from fastfood.errors import FastfoodError
     from fastfood.predict import Predictor, check_top_k, format_text
+    from fastfood.serve.batches import DIRECT_MAX
     from fastfood.serve.files import collect_images
     from fastfood.serve.runs import resolve_run_dir
 
@@ -52,6 +54,12 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
     if not files:
         raise FastfoodError(f"no .jpg/.jpeg/.png files in {', '.join(paths)}")
     resolve_run_dir(run_dir, model_path)  # fail fast, before TensorFlow is imported
+    if len(files) <= DIRECT_MAX and "tensorflow" not in sys.modules:
+        # A handful of images: TF's own (Eigen) kernels. oneDNN's first call creates its
+        # primitives and reorders the weights, which costs a cold batch-1 forward about a
+        # third more CPU (0.8 vs 1.3 s, full width); it wins only on batches. The switch is
+        # read when TensorFlow loads, so it can only be made here; a user's setting stands.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
     predictor = Predictor.load(run_dir, model_path, timer=timer)
     failed = 0

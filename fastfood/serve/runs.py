@@ -1,8 +1,8 @@
 """Which run to serve, and its model loaded as fast as a cold process can.
 
-The model is rebuilt exactly as `fastfood.train.rundir.load_model` does (config.json +
-classes.json, then `restore_weights`: best/, else final/, else the newest ckpt/, model
-variables only), with two differences that matter for a cold `predict`:
+The model is rebuilt as `fastfood.train.rundir.load_model` does (config.json + classes.json,
+then the weights of best/, else final/, else the newest ckpt/, model variables only), with
+differences that matter for a cold `predict`:
 
 - it is built under the float32 policy whatever the run was trained with. Predict, evaluate
   and export all run float32, so they agree to rounding; on CPUs without native bf16 (AVX2
@@ -92,7 +92,7 @@ def load_run(
         tf = import_tensorflow()
     with timer.phase("import_model_code"):
         from fastfood.model import vgg19
-        from fastfood.train import checkpoints  # noqa: F401  (timed here, used in restore)
+        from fastfood.train import checkpoints  # noqa: F401  (timed here, used below)
 
     info = read_info(run_dir)
     cfg = info.config.model
@@ -104,22 +104,42 @@ def load_run(
     return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
 
 
-def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -> tuple[str, str]:
-    """Restore the run's weights (or `model_path`'s), every model variable or an error."""
-    from fastfood.train.checkpoints import restore_weights
+def checkpoint_of_run(run_dir: Path, tf: Any) -> tuple[str, str]:
+    """(which, prefix) of the weights to serve: best/, else final/, else the newest ckpt/.
 
-    where = f"--model {model_path}" if model_path is not None else str(run_dir)
+    The order `fastfood.train.checkpoints.restore_weights` uses. That function is not called
+    because it restores with `Checkpoint.restore()`, which then asserts a `save_counter`
+    that a model-only `Checkpoint.write()` (final/) does not hold, so a run with final/ but
+    no best/ would not load; `Checkpoint.read()` has no save counter to match.
+    """
+    from fastfood.train.checkpoints import BEST_DIR, CKPT_DIR, FINAL_DIR
+
+    final = run_dir / FINAL_DIR / "final"
+    candidates = [
+        ("best", tf.train.latest_checkpoint(str(run_dir / BEST_DIR))),
+        ("final", str(final) if final.with_name("final.index").is_file() else None),
+        ("latest", tf.train.latest_checkpoint(str(run_dir / CKPT_DIR))),
+    ]
+    for which, path in candidates:
+        if path:
+            return which, path
+    raise FastfoodError(f"{run_dir} has no checkpoint (looked in best/, final/ and ckpt/)")
+
+
+def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -> tuple[str, str]:
+    """Restore the model's variables (only those: no optimizer slots), all of them or an error."""
+    if model_path is None:
+        which, path = checkpoint_of_run(run_dir, tf)
+    else:
+        which, path = "model", str(Path(model_path).expanduser())
     try:
-        if model_path is None:
-            return restore_weights(model, run_dir)
-        path = str(Path(model_path).expanduser())
-        tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+        tf.train.Checkpoint(model=model).read(path).expect_partial() \
             .assert_existing_objects_matched()
-        return "model", path
     except (tf.errors.OpError, AssertionError, ValueError) as err:
         text = str(err).strip()
         first = text.splitlines()[0] if text else ""
         raise FastfoodError(
-            f"{where}: the checkpoint does not fit the run's model (config.json) "
+            f"{path}: this checkpoint does not fit the run's model (config.json) "
             f"({type(err).__name__}: {first[:200]})"
         ) from None
+    return which, path
