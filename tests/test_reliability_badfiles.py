@@ -89,33 +89,12 @@ def test_training_skips_counts_and_names_odd_files(loader: str, tmp_path: Path, 
         assert f"odd_{name}" not in logged, (name, logged)
 
 
-_TRAIN_BUG = {
-    "tfdata": "BUG (loaders/tfdata.py): ignore_errors drops the file, so the epoch has fewer "
-              "full batches than steps_per_epoch and the loop's next(iterator) raises "
-              "OutOfRangeError (a traceback) at the end of the epoch",
-    "dali": "BUG (train/loop.py; documented DALI limitation): the DALI pipeline raises "
-            "InternalError naming the file and the run ends in a traceback; it should stop "
-            "with a checkpoint and one line naming the file (or skip it)",
-}
-_VAL_BUG = ("BUG (train/loop.py validate): a validation file that passes the preflight but "
-            "fails to decode raises out of the eval loop and ends the run with a traceback; "
-            "`fastfood evaluate` names and skips such a file, validation should too")
-
-
-def _xfail_loaders(reasons: dict[str, str] | str) -> list:
-    out = []
-    for loader in ("tfdata", "dali"):
-        reason = reasons if isinstance(reasons, str) else reasons[loader]
-        marks = [pytest.mark.xfail(strict=True, reason=reason)]
-        if loader == "dali":
-            marks.append(pytest.mark.dali)
-        out.append(pytest.param(loader, marks=marks))
-    return out
-
-
-@pytest.mark.parametrize("loader", _xfail_loaders(_TRAIN_BUG))
+@pytest.mark.parametrize("loader", LOADERS)
 def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Path,
                                                        capsys) -> None:
+    """tf.data skips the file (the epoch comes up short) and the run goes on to its planned
+    step; DALI cannot skip inside its pipeline, so the run may instead stop with a saved
+    checkpoint and one line naming the file and how to resume."""
     _skip_without_dali(loader)
     data = tmp_path / "data"
     # 19 good + 1 corrupt = 20 files, batch 4: the epoch uses every file, the corrupt one too.
@@ -124,12 +103,27 @@ def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Pa
     (data / "train" / "b" / "zz_corrupt.jpg").write_bytes(body_corrupt_jpeg())
     write_images(data / "val" / "a", 2, seed=3)
     write_images(data / "val" / "b", 2, seed=4)
-    code, err, summary = _train(data, tmp_path / "run", loader, steps=10, capsys=capsys)
-    assert code == 0, err
-    assert summary["step"] == 10
+    run = tmp_path / "run"
+    code, err, summary = _train(data, run, loader, steps=10, capsys=capsys)
+    assert "Traceback" not in err
+    if loader == "tfdata" or code == 0:
+        assert code == 0, err
+        assert summary["step"] == 10
+        if loader == "tfdata":
+            assert "failed to decode" in err, err  # the short epoch is reported
+        return
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("fastfood: error:")]
+    assert len(errors) == 1 and "zz_corrupt.jpg" in errors[0], err
+    assert "--resume" in errors[0]
+    from test_reliability_support import listed_checkpoints, read_every_tensor
+
+    listed = listed_checkpoints(run)
+    assert listed and listed[-1] in errors[0], (listed, errors[0])
+    read_every_tensor(listed[-1])
 
 
-@pytest.mark.parametrize("loader", _xfail_loaders(_VAL_BUG))
+@pytest.mark.parametrize("loader", LOADERS)
 def test_validation_survives_a_file_that_fails_to_decode(
         loader: str, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture) -> None:
     _skip_without_dali(loader)
