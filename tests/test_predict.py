@@ -113,10 +113,14 @@ def test_fast_load_matches_trainers_load_model(run: Path, predictor) -> None:
 
 
 def test_weights_from_best_else_final_else_latest_ckpt(run: Path, tmp_path: Path) -> None:
-    from fastfood.serve.runs import load_run
+    from fastfood.serve.runs import load_run, readahead_weights
 
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
+    thread = readahead_weights(copy)  # the page-cache hint predict gives before importing TF
+    if thread is not None:
+        thread.join(30)
+        assert not thread.is_alive()
     assert load_run(copy)[1].checkpoint == "best"
     shutil.rmtree(copy / "best")
     model, info = load_run(copy)  # final/ is a model-only Checkpoint.write()

@@ -45,7 +45,7 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
     from fastfood.predict import Predictor, check_top_k, format_text
     from fastfood.serve.batches import DIRECT_MAX
     from fastfood.serve.files import collect_images
-    from fastfood.serve.runs import resolve_run_dir
+    from fastfood.serve.runs import readahead_weights, resolve_run_dir
 
     check_top_k(top_k)
     if batch_size < 1:
@@ -53,7 +53,8 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
     files = collect_images(paths)
     if not files:
         raise FastfoodError(f"no .jpg/.jpeg/.png files in {', '.join(paths)}")
-    resolve_run_dir(run_dir, model_path)  # fail fast, before TensorFlow is imported
+    run = resolve_run_dir(run_dir, model_path)  # fail fast, before TensorFlow is imported
+    readahead_weights(run)
     if len(files) <= DIRECT_MAX and "tensorflow" not in sys.modules:
         # A handful of images: TF's own (Eigen) kernels. oneDNN's first call creates its
         # primitives and reorders the weights, which costs a cold batch-1 forward about a
