@@ -15,11 +15,13 @@ weights, so every consumer of the model feeds it plain RGB 0-255.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import keras
 
 from fastfood.errors import FastfoodError
 from fastfood.model.fc6 import FC6
+from fastfood.model.init import kernel_initializer
 from fastfood.model.layout import (
     BLOCKS,
     FC6_KERNEL,
@@ -61,7 +63,9 @@ def vgg19(
     if convention is not None:
         check_convention(convention)
     if weights is None:
-        return _build(num_classes, image_size, width, dropout, convention or "slim", None)
+        return _build(
+            num_classes, image_size, width, dropout, convention or "slim", None, random_init=True
+        )
 
     if width != 1.0:
         raise FastfoodError(
@@ -112,8 +116,17 @@ def _build(
     dropout: float,
     convention: str,
     fc6_matmul: bool | None,
+    random_init: bool = False,
 ) -> keras.Model:
-    """The Keras graph; fc6_matmul=False forces fc6's convolution (benchmarks only)."""
+    """The Keras graph; fc6_matmul=False forces fc6's convolution (benchmarks only).
+
+    random_init=True uses `fastfood.model.init`'s initializers (for training from scratch);
+    otherwise Keras' defaults, which pretrained loading overwrites (all but a fresh fc8).
+    """
+
+    def init(layer: str) -> Any:
+        return kernel_initializer(layer) if random_init else "glorot_uniform"
+
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name="images")
     x = Preprocess(convention, name="preprocess")(inputs)
     for block, (channels, convs) in enumerate(BLOCKS, start=1):
@@ -123,6 +136,7 @@ def _build(
                 3,
                 padding="same",
                 activation="relu",
+                kernel_initializer=init(f"conv{block}_{i}"),
                 name=f"conv{block}_{i}",
             )(x)
         x = keras.layers.MaxPooling2D(2, 2, name=f"pool{block}")(x)
@@ -133,14 +147,17 @@ def _build(
         units,
         kernel_size=min(FC6_KERNEL, pool5),
         use_matmul=True if fc6_matmul is None else fc6_matmul,
+        kernel_initializer=init("fc6"),
         name="fc6",
     )(x)
     x = keras.layers.Dropout(dropout, name="dropout6")(x)
-    x = keras.layers.Dense(units, activation="relu", name="fc7")(x)
+    x = keras.layers.Dense(
+        units, activation="relu", kernel_initializer=init("fc7"), name="fc7"
+    )(x)
     if len(x.shape) == 4:  # fc6 had more than one position: slim's global_pool
         x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout7")(x)
-    x = keras.layers.Dense(num_classes, name="fc8")(x)
+    x = keras.layers.Dense(num_classes, kernel_initializer=init("fc8"), name="fc8")(x)
     logits = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
     model = keras.Model(inputs, logits, name="vgg19")
     model.fastfood_load_summary = None
