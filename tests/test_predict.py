@@ -136,6 +136,23 @@ def test_weights_from_best_else_final_else_latest_ckpt(run: Path, tmp_path: Path
         load_run(copy)
 
 
+def test_model_runs_float32_whatever_the_global_policy(tmp_path: Path) -> None:
+    """predict/evaluate/export run float32 even if the process (or the run) used bf16."""
+    import keras
+
+    from fastfood.serve.runs import load_run
+
+    run = untrained_run(tmp_path / "run", ["a", "b"])
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model, _ = load_run(run)
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # put back
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert {layer.dtype_policy.compute_dtype for layer in model.layers} == {"float32"}
+
+
 def test_checkpoint_that_does_not_fit_is_an_error(tmp_path: Path) -> None:
     """Variables start uninitialised; a restore that cannot fill them all must fail loudly."""
     from fastfood.model import vgg19
