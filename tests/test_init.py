@@ -61,25 +61,25 @@ def test_signal_stays_alive_and_reaches_fc7_at_order_one(batch, width):
     # fc7 still tells the images apart (a deep random ReLU stack makes them all alike).
     f = outs["fc7"] - outs["fc7"].mean(axis=0)
     assert rms(f) > 0.1 * rms(outs["fc7"]), table
-    assert rms(outs["fc8"]) == 0.0, table
+    assert 0 < rms(outs["fc8"]) < 0.5, table  # tiny head: no confident guesses at init
 
 
-def test_logits_at_init_are_zero_and_the_loss_is_ln_classes(batch):
+def test_logits_at_init_are_small_and_the_loss_is_ln_classes(batch):
     keras.utils.set_random_seed(1)
     model = vgg19(8, image_size=64, width=0.125, weights=None)
     logits = np.asarray(model(batch[0], training=True))  # dropout on, as in training
-    assert logits.dtype == np.float32
-    np.testing.assert_array_equal(logits, 0.0)
+    assert logits.dtype == np.float32 and np.all(np.isfinite(logits))
+    assert 0 < np.abs(logits).max() < 0.5, logits
     xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(batch[1], logits)
-    assert float(xent) == pytest.approx(np.log(8), rel=1e-5)
+    assert float(xent) == pytest.approx(np.log(8), abs=0.1)
 
 
-def _kernel_grads(model, images, labels, steps: int = 2):
+def _kernel_grads(model, images, labels, steps: int = 1):
     import tensorflow as tf
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     opt = keras.optimizers.SGD(0.003)
-    for _ in range(steps):  # the zero fc8 blocks gradients below it until it first moves
+    for _ in range(steps):
         with tf.GradientTape() as tape:
             loss = loss_fn(labels, model(images, training=False))
         grads = tape.gradient(loss, model.trainable_variables)
@@ -122,6 +122,7 @@ def test_initializers_are_for_random_init_only():
     keras.utils.set_random_seed(3)
     default = _build(8, 64, 0.125, 0.5, "slim", None)
     assert np.abs(np.asarray(default.get_layer("fc8").kernel)).max() > 0
-    assert isinstance(kernel_initializer("fc8"), keras.initializers.Zeros)
+    head = kernel_initializer("fc8")
+    assert isinstance(head, keras.initializers.VarianceScaling) and head.scale < 1e-3
     assert isinstance(kernel_initializer("conv3_2"), NearIdentity)
     assert kernel_initializer("conv3_2").gain == pytest.approx(LAYER_GAIN)

@@ -21,7 +21,9 @@ went wrong with plain initialisers (measured on the built-in sample, width 0.125
   and the net starts as conv1_1 -> pools -> fc6 -> its shallow equivalent, while every
   layer still trains. Output channels beyond the inputs (where a block widens) are plain
   He-normal.
-- fc8 starts at zero: initial logits are 0 (loss ln(num_classes)).
+- fc8 starts tiny (std 0.01 / sqrt(fan_in)): initial logits are ~0.01-0.1, so the loss
+  starts at ln(num_classes) with no confident wrong guesses, yet (unlike an all-zero fc8)
+  every layer gets a gradient from the first step.
 
 Biases are zero (the Keras default). Pretrained builds keep Keras' defaults: their arrays
 are overwritten on load, and a fresh fc8 for another class count is Glorot as before.
@@ -39,6 +41,8 @@ from fastfood.model.layout import LAYER_NAMES
 #: The std of RGB 0-255 minus the ImageNet means, roughly (57.8 on the built-in sample).
 INPUT_STD = 60.0
 HEAD_LAYER = "fc8"
+#: fc8's variance relative to fan_in: std 0.01 / sqrt(fan_in).
+HEAD_SCALE = 1e-4
 #: Layers the input's scale is divided out over: conv1_1 .. fc7.
 BODY_LAYERS: tuple[str, ...] = LAYER_NAMES[:-1]
 #: Each body layer's share: its kernel is multiplied by this.
@@ -80,7 +84,9 @@ class NearIdentity(keras.initializers.Initializer):
 def kernel_initializer(layer: str) -> Any:
     """The kernel initializer of VGG19 layer `layer` ('conv1_1' .. 'fc8') for random init."""
     if layer == HEAD_LAYER:
-        return keras.initializers.Zeros()
+        return keras.initializers.VarianceScaling(
+            scale=HEAD_SCALE, mode="fan_in", distribution="truncated_normal"
+        )
     if layer in RANDOM_LAYERS:
         return keras.initializers.VarianceScaling(
             scale=2.0 * LAYER_GAIN**2, mode="fan_in", distribution="truncated_normal"
