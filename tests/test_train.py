@@ -70,28 +70,28 @@ def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
 
 @pytest.mark.slow
 def test_learns_the_sample(sample_dir, tmp_path):
-    """The quick setting learns: the loss falls and validation top-1 leaves chance (1/8).
+    """VGG19 from scratch learns the sample in 90 steps: the loss falls and val top-1 is far
+    above chance (1/8).
 
-    The bar is low on purpose: VGG19 trained from scratch (no batch norm, 0-255 inputs,
-    Glorot init) needs far more than six epochs to separate the sample's classes, though a
-    3-layer CNN does it in 90 steps through the same loader and step. A run that diverges
-    or collapses (loss flat at ln 8, top-1 exactly 1/8) still fails this test.
+    With fastfood.model.init's random init (near-identity kernels, input scale spread over
+    the body) seeds reach 0.75-1.0 in these 90 steps and >= 0.97 within 180 (the quick
+    setting, 12 epochs); the bar leaves room for that spread. Glorot init got 0.30-0.40 here.
     """
     run = tmp_path / "run"
     summary = _train(_config(
         sample_dir, run,
         loader={"batch_size": 32, "image_size": 64},
-        train={"epochs": 6, "lr": 0.01},
+        train={"epochs": 6, "lr": 0.003},
     ), log_every=1)
     records = metrics.read(run)
     train = [r for r in records if r["kind"] == "train"]
     val = [r for r in records if r["kind"] == "val"]
     first = np.mean([r["xent"] for r in train if r["epoch"] == 1])
     last = np.mean([r["xent"] for r in train if r["epoch"] == 6])
-    assert last < first - 0.2, (first, last)
+    assert last < first - 1.0, (first, last)
     assert summary["val"]["count"] == 120 and len(val) == 6
     assert summary["best_top1"] == max(r["top1"] for r in val)
-    assert summary["best_top1"] >= 0.25
+    assert summary["best_top1"] >= 0.6
 
 
 @pytest.mark.slow
