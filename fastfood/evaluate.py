@@ -101,7 +101,8 @@ def evaluate(
     info = read_info(path)
     root, files, labels = split_files(info, data, split)
     model, info = load_run(path, None, timer)
-    batch = int(batch_size or info.config.loader.batch_size or 64)
+    batch = int(batch_size) if batch_size is not None else \
+        int(info.config.loader.batch_size or 64)
     if batch < 1:
         raise FastfoodError(f"--batch-size must be >= 1, got {batch}")
     start = time.perf_counter()
@@ -136,10 +137,12 @@ def split_files(info: Any, data: str | os.PathLike[str] | None,
     spec = data_layer.load(root, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
     if tuple(spec.classes) != tuple(info.classes):
         missing = [c for c in info.classes if c not in spec.classes][:3]
+        extra = [c for c in spec.classes if c not in info.classes][:3]
+        detail = "; ".join(([f"missing {missing}"] if missing else [])
+                           + ([f"not in the run {extra}"] if extra else []))
         raise FastfoodError(
             f"--data {root}: its classes are not the run's ({len(spec.classes)} vs "
-            f"{len(info.classes)} classes" + (f", missing {missing}" if missing else
-                                              ", same names in another order") + ")"
+            f"{len(info.classes)} classes, {detail or 'same names in another order'})"
         )
     chosen = spec.val if split == "val" else spec.train
     if not chosen.files:

@@ -94,5 +94,8 @@ def check_out(out: Path, overwrite: bool) -> None:
     """--out must be a new or empty folder (or --force): an export never mixes two models."""
     if out.exists() and not out.is_dir():
         raise FastfoodError(f"--out {out}: exists and is not a folder")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise FastfoodError(f"--out {out}: cannot create it, {parent} is a file")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FastfoodError(f"--out {out}: folder is not empty (use --force to write over it)")

@@ -188,10 +188,7 @@ CASES = [
 ]
 
 # Cases that expose bugs in code this suite does not own; the report has the patches.
-XFAIL = {
-    "evaluate-data-other-classes": "evaluate.split_files says 'same names in another order' "
-                                   "when the data has a class the run lacks; should name it",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _fill(items: list[str], paths: dict[str, str]) -> list[str]:
@@ -243,8 +240,6 @@ def test_train_run_dir_that_is_a_file(paths: dict[str, str], tmp_path: Path,
     _check_error(code, err, [str(target)])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (evaluate): --batch-size 0 is taken as 'the run's "
-                   "batch size' (`batch_size or default` in fastfood/evaluate.py) and runs")
 def test_evaluate_batch_size_0_is_refused(paths: dict[str, str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_in_process(["evaluate", "--run-dir", paths["run"], "--batch-size", "0",
@@ -252,8 +247,6 @@ def test_evaluate_batch_size_0_is_refused(paths: dict[str, str],
     _check_error(code, err, ["--batch-size"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (export): --out below a file passes check_out and "
-                   "ends in a TensorFlow FailedPreconditionError traceback")
 def test_export_out_below_a_file(paths: dict[str, str], capsys: pytest.CaptureFixture[str]
                                  ) -> None:
     out = Path(paths["image"]) / "model"

@@ -94,9 +94,6 @@ def test_failed_save_leaves_the_previous_checkpoint_loadable(tmp_path: Path) -> 
         np.testing.assert_array_equal(before, after.numpy())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (train/checkpoints.py Checkpoints.save): a failed "
-                   "write escapes as a raw tf.errors.OutOfRangeError/ResourceExhaustedError; "
-                   "it should be a FastfoodError naming the checkpoint and the cause")
 def test_failed_save_is_a_clear_error(tmp_path: Path) -> None:
     from fastfood.errors import FastfoodError
 
@@ -141,9 +138,6 @@ def full_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="BUG (train/checkpoints.py + loop): ENOSPC during a "
-                   "save ends `fastfood train` with a ResourceExhaustedError traceback (exit 1) "
-                   "instead of one line naming the checkpoint, the cause and how to resume")
 def test_full_disk_is_one_clear_line(full_disk: dict) -> None:
     result = full_disk["result"]
     assert result.returncode == 2, result.stderr[-3000:]

@@ -77,9 +77,6 @@ def test_every_checkpoint_truncated_is_a_clear_error(tmp_path: Path) -> None:
         _restore(tmp_path / "run")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (train/checkpoints.py): a garbage ckpt/checkpoint "
-                   "state file makes has_checkpoint() False, so `train --resume` starts a NEW "
-                   "run over the old one (metrics.jsonl deleted) although ckpt-N files are there")
 def test_garbage_state_file_still_resumes_from_the_files(tmp_path: Path) -> None:
     from fastfood.train.checkpoints import has_checkpoint
 
@@ -91,9 +88,6 @@ def test_garbage_state_file_still_resumes_from_the_files(tmp_path: Path) -> None
     assert position is not None and position.step == 4
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (train/checkpoints.py): an empty ckpt/checkpoint "
-                   "state file makes tf.train.CheckpointManager raise ValueError('Invalid "
-                   "checkpoint state') out of Checkpoints(), a traceback at every resume")
 def test_empty_state_file_still_resumes_from_the_files(tmp_path: Path) -> None:
     run = tmp_path / "run"
     _saved_run(run)
@@ -111,10 +105,6 @@ def _cli_loads_the_run(run: Path, image: Path, capsys) -> tuple[int, str]:
     return code, err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (serve/runs.py restore, train/checkpoints.py "
-                   "restore_weights): TF's reader raises IndexError('Read less bytes than "
-                   "requested') on a truncated data file, which is not among the errors caught, "
-                   "so predict/evaluate/export end in a traceback instead of naming the file")
 def test_truncated_best_checkpoint(tmp_path: Path, capsys) -> None:
     from fastfood.serve.untrained import write_untrained_run
 
@@ -145,10 +135,6 @@ def test_predict_loads_a_run_with_final_weights_only(tmp_path: Path, capsys) -> 
     assert code == 0, err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (train/checkpoints.py restore_weights): final/ is "
-                   "written by Checkpoint.write() (no save_counter) but read with restore() + "
-                   "assert_existing_objects_matched(), which then fails on save_counter, so "
-                   "rundir.load_model() cannot load a run trained without a validation split")
 def test_rundir_load_model_loads_a_run_with_final_weights_only(tmp_path: Path) -> None:
     from fastfood.train.rundir import load_model
 

@@ -102,9 +102,6 @@ def test_fifo_posing_as_an_image_is_refused_not_read(tmp_path: Path) -> None:
     _refused(root, str(image), "not a regular file")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (data/safety.py): a NUL byte in a meta file line "
-                   "reaches os.lstat, whose ValueError('embedded null byte') escapes as a "
-                   "traceback instead of a FastfoodError naming file and line")
 def test_nul_byte_in_a_meta_line_names_file_and_line(tmp_path: Path) -> None:
     root = _food101(tmp_path / "root", COUNTS)
     (root / "meta" / "train.txt").write_text("a/000\na/001\nb/0\x0000\n")

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the group, turn FastfoodError into exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if debug:  # a group option, but accepted anywhere on the line (as this check implies)
+        args = ["--debug", *(a for a in args if a != "--debug")]
     command = next((a for a in args if not a.startswith("-")), None)
     if command in TF_COMMANDS and not {"-h", "--help"} & set(args):
         from fastfood.quiet import import_tensorflow_quietly

@@ -41,6 +41,8 @@ def check_val_fraction(val_fraction: float) -> float:
 
 def bad_relpath(rel: str) -> str | None:
     """Why a path from a meta file may not be used (None when it is fine)."""
+    if "\0" in rel:
+        return "NUL byte in the path"
     if rel.startswith("/"):
         return "absolute paths are not allowed"
     if ".." in PurePosixPath(rel).parts:

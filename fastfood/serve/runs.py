@@ -171,7 +171,8 @@ def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -
     try:
         tf.train.Checkpoint(model=model).read(path).expect_partial() \
             .assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as err:
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as err:
+        # IndexError: TF's reader on a truncated data file ('Read less bytes than requested')
         text = str(err).strip()
         first = text.splitlines()[0] if text else ""
         raise FastfoodError(

@@ -34,10 +34,45 @@ class Position:
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
-    """True when ckpt/ names at least one complete checkpoint."""
+    """True when ckpt/ names at least one complete checkpoint (or, when its state file is
+    damaged, holds ckpt-N files that restore() will try)."""
     import tensorflow as tf
 
-    return tf.train.latest_checkpoint(str(Path(run_dir) / CKPT_DIR)) is not None
+    folder = Path(run_dir) / CKPT_DIR
+    try:
+        if tf.train.latest_checkpoint(str(folder)) is not None:
+            return True
+    except ValueError:  # an empty or unparsable state file
+        pass
+    return bool(_prefixes_on_disk(folder))
+
+
+def _prefixes_on_disk(folder: Path) -> list[str]:
+    """ckpt-N prefixes that have an index file, oldest first: the fallback when the state
+    file cannot be read (fastfood never writes a bad one; a disk or a person can)."""
+    found = []
+    for index in folder.glob("ckpt-*.index"):
+        number = index.name[len("ckpt-"):-len(".index")]
+        if number.isdigit():
+            found.append((int(number), str(index.with_suffix(""))))
+    return [prefix for _, prefix in sorted(found)]
+
+
+def _set_aside_bad_state(folder: Path) -> None:
+    """Move an unreadable `checkpoint` state file out of CheckpointManager's way (kept)."""
+    import tensorflow as tf
+
+    state = folder / "checkpoint"
+    if not state.is_file():
+        return
+    try:
+        ok = tf.train.get_checkpoint_state(str(folder)) is not None
+    except ValueError:
+        ok = False
+    if not ok:
+        state.replace(state.with_name("checkpoint.unreadable"))
+        print(f"fastfood: {state} is unreadable (moved to checkpoint.unreadable); "
+              "looking for checkpoints by file name", file=sys.stderr)
 
 
 class Checkpoints:
@@ -59,6 +94,7 @@ class Checkpoints:
             "best_top1": tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_top1"),
         }
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **self._vars)
+        _set_aside_bad_state(self.run_dir / CKPT_DIR)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.run_dir / CKPT_DIR), max_to_keep=max(1, keep),
             checkpoint_name="ckpt",
@@ -74,13 +110,19 @@ class Checkpoints:
 
     def save(self, pos: Position) -> str:
         """Write a checkpoint for this position (once per step number)."""
+        import tensorflow as tf
+
         if pos.step == self.last_saved_step:
             return self.manager.latest_checkpoint or ""
         for key, value in (("step", pos.step), ("epoch", pos.epoch),
                            ("batch_in_epoch", pos.batch_in_epoch),
                            ("best_top1", pos.best_top1)):
             self._vars[key].assign(value)
-        path = self.manager.save(checkpoint_number=pos.step)
+        try:
+            path = self.manager.save(checkpoint_number=pos.step)
+        except (tf.errors.OpError, OSError) as err:
+            raise _write_error(self.run_dir / CKPT_DIR / f"ckpt-{pos.step}", err,
+                               self.manager.latest_checkpoint, self.run_dir) from None
         self.last_saved_step = pos.step
         return path
 
@@ -99,7 +141,8 @@ class Checkpoints:
 
     def restore(self) -> Position | None:
         """Restore the newest readable checkpoint; None when there is none."""
-        paths = list(reversed(self.manager.checkpoints))
+        paths = list(reversed(self.manager.checkpoints
+                              or _prefixes_on_disk(self.run_dir / CKPT_DIR)))
         for i, path in enumerate(paths):
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
@@ -138,9 +181,29 @@ def restore_weights(model: Any, run_dir: str | Path) -> tuple[str, str]:
          if (run_dir / FINAL_DIR / "final.index").exists() else None),
         ("latest", tf.train.latest_checkpoint(str(run_dir / CKPT_DIR))),
     ]
+    problems = []
     for which, path in candidates:
-        if path:
-            tf.train.Checkpoint(model=model).restore(path).expect_partial() \
+        if not path:
+            continue
+        try:  # read(): final/ is a model-only write() without the save_counter restore() wants
+            tf.train.Checkpoint(model=model).read(path).expect_partial() \
                 .assert_existing_objects_matched()
-            return which, path
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as err:
+            problems.append(f"{path} ({type(err).__name__})")
+            continue
+        return which, path
+    if problems:
+        raise FastfoodError(f"{run_dir}: no checkpoint can be loaded: {'; '.join(problems)}")
     raise FastfoodError(f"{run_dir} has no checkpoint (looked in best/, final/ and ckpt/)")
+
+
+def _write_error(prefix: Path, err: BaseException, previous: str | None, run_dir: Path):
+    """A failed checkpoint write (disk full, quota, permissions) as one line for the user."""
+    from fastfood.errors import FastfoodError
+
+    text = str(getattr(err, "message", err)).strip()
+    cause = text.splitlines()[0].rsplit("; ", 1)[-1].replace(" [Op:SaveV2]", "") if text else ""
+    return FastfoodError(
+        f"cannot write checkpoint {prefix}: {cause or type(err).__name__}; "
+        + (f"{previous} is intact. " if previous else "")
+        + f"Free space, then: fastfood train --resume --run-dir {run_dir}")
