@@ -81,18 +81,25 @@ def make_images(work: Path, n: int) -> tuple[Path, list[str]]:
     return one, collect_images([folder])
 
 
-def fastfood_command() -> list[str]:
-    """The console script next to this Python, as a user runs it; else the module."""
+def fastfood_command(entry: str = "console") -> list[str]:
+    """How to start fastfood: 'console', the console script next to this Python as a user
+    runs it (fastfood.cli:main); 'group', the click group called directly, i.e. without
+    whatever main() does before the command (a what-if for changes to main())."""
+    if entry == "group":
+        return [sys.executable, "-c", "import sys; from fastfood.cli import cli; "
+                "cli.main(args=sys.argv[1:], prog_name='fastfood', standalone_mode=False)"]
     script = Path(sys.executable).with_name("fastfood")
     if script.is_file():
         return [str(script)]
     return [sys.executable, "-c", "import sys; from fastfood.cli import main; main()"]
 
 
-def cold_once(run: Path, image: Path, extra_env: dict[str, str]) -> dict[str, Any]:
+def cold_once(run: Path, image: Path, extra_env: dict[str, str],
+              entry: str = "console") -> dict[str, Any]:
     """Start `fastfood predict IMAGE` and time it from here; parse its timing line."""
     env = {**os.environ, "FASTFOOD_TIMING": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **extra_env}
-    argv = fastfood_command() + ["predict", str(image), "--run-dir", str(run), "--top-k", "5"]
+    argv = fastfood_command(entry) + ["predict", str(image), "--run-dir", str(run),
+                                      "--top-k", "5"]
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             text=True, bufsize=1)
@@ -125,11 +132,11 @@ def evict_weights(run: Path) -> None:
             os.close(fd)
 
 
-def bench_cold(run: Path, image: Path, repeats: int) -> dict[str, Any]:
-    cold_once(run, image, {})  # warm the page cache (libraries, weights): not recorded
-    runs = [cold_once(run, image, {}) for _ in range(repeats)]
+def bench_cold(run: Path, image: Path, repeats: int, entry: str) -> dict[str, Any]:
+    cold_once(run, image, {}, entry)  # warm the page cache (libraries, weights): not recorded
+    runs = [cold_once(run, image, {}, entry) for _ in range(repeats)]
     evict_weights(run)
-    evicted = cold_once(run, image, {})
+    evicted = cold_once(run, image, {}, entry)
     median_phases = {
         p: round(statistics.median(r["phases"].get(p, 0.0) for r in runs), 4) for p in PHASES
     }
@@ -139,6 +146,7 @@ def bench_cold(run: Path, image: Path, repeats: int) -> dict[str, Any]:
     }
     answer = statistics.median(r["answer_s"] for r in runs)
     return {
+        "entry": entry,
         "answer_s_median": round(answer, 4),
         "answer_s_min": round(min(r["answer_s"] for r in runs), 4),
         "exit_s_median": round(statistics.median(r["exit_s"] for r in runs), 4),
@@ -266,7 +274,8 @@ def print_summary(result: dict[str, Any]) -> None:
     console = Console(width=110)
     cold = result.get("cold")
     if cold:
-        table = Table(title=f"cold `fastfood predict one.jpg` (width {result['settings']['cold_width']:g}, "
+        table = Table(title=f"cold `fastfood predict one.jpg` ({cold['entry']}, width "
+                            f"{result['settings']['cold_width']:g}, "
                             f"{result['settings']['image_size']} px): answer "
                             f"{cold['answer_s_median']:.2f} s median (target <= {TARGET_COLD_S} s), "
                             f"exit {cold['exit_s_median']:.2f} s")
@@ -310,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cold-width", type=float, default=1.0,
                         help="model width for the cold start (1.0: the real 550 MB VGG19)")
     parser.add_argument("--cold-repeats", type=int, default=3)
+    parser.add_argument("--entry", choices=("console", "group"), default="console",
+                        help="console: the `fastfood` script (what users run); group: the "
+                             "click group without main()'s early TensorFlow import")
     parser.add_argument("--width", type=float, default=1.0,
                         help="model width for the batch throughput and precision checks")
     parser.add_argument("--images", type=int, default=500)
@@ -335,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_cold:
         cold_run = _in_subprocess_make_run(args.work, args.cold_width, args.image_size,
                                            args.classes)
-        result["cold"] = bench_cold(cold_run, one, args.cold_repeats)
+        result["cold"] = bench_cold(cold_run, one, args.cold_repeats, args.entry)
         print(f"cold: answer {result['cold']['answer_s_median']:.2f} s "
               f"(exit {result['cold']['exit_s_median']:.2f} s)", file=sys.stderr)
 

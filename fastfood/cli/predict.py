@@ -54,6 +54,10 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
     if not files:
         raise FastfoodError(f"no .jpg/.jpeg/.png files in {', '.join(paths)}")
     run = resolve_run_dir(run_dir, model_path)  # fail fast, before TensorFlow is imported
+    if loader == "dali":
+        from fastfood.loaders import resolve_kind
+
+        resolve_kind(loader)  # a one-line error now if the DALI plugin does not import
     readahead_weights(run)
     if len(files) <= DIRECT_MAX and "tensorflow" not in sys.modules:
         # A handful of images: TF's own (Eigen) kernels. oneDNN's first call creates its
