@@ -90,7 +90,8 @@ def test_input_tensor_equals_eval_loader(sample_dir: Path, predictor) -> None:
     expected = np.exp(expected - expected.max(1, keepdims=True))
     expected /= expected.sum(1, keepdims=True)
     for batch_size in (2, 32):  # traced (several batches) and eager (one batch)
-        preds = list(predictor.predict_files(files, top_k=3, batch_size=batch_size))
+        preds = list(predictor.predict_files(files, top_k=3, batch_size=batch_size,
+                                             loader="tfdata"))
         for row, p in zip(expected, preds):
             assert p.error is None
             order = np.argsort(-row, kind="stable")[:3]
@@ -167,7 +168,7 @@ def test_checkpoint_that_does_not_fit_is_an_error(tmp_path: Path) -> None:
     config = json.loads((run / "config.json").read_text())
     config["model"]["width"] = 0.25  # the checkpoint holds width 0.125
     (run / "config.json").write_text(json.dumps(config))
-    with pytest.raises(FastfoodError, match="does not fit"):
+    with pytest.raises(FastfoodError, match="checkpoint"):
         load_run(run)
 
 
@@ -224,7 +225,8 @@ def test_decode_failure_inside_the_pipeline_falls_back_per_file(
             assert p.error is None
             ref = clean[p.file].top_k
             assert_same_top_k([g.index for g in p.top_k], [g.prob for g in p.top_k],
-                              [g.index for g in ref], [g.prob for g in ref])
+                              [g.index for g in ref], [g.prob for g in ref],
+                              atol=1e-4 if loader == "tfdata" else 3e-3)
 
 
 # --- the command ----------------------------------------------------------------------------

@@ -140,34 +140,18 @@ def load_run(
     return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
 
 
-def checkpoint_of_run(run_dir: Path, tf: Any) -> tuple[str, str]:
-    """(which, prefix) of the weights to serve: best/, else final/, else the newest ckpt/.
-
-    The order `fastfood.train.checkpoints.restore_weights` uses. That function is not called
-    because it restores with `Checkpoint.restore()`, which then asserts a `save_counter`
-    that a model-only `Checkpoint.write()` (final/) does not hold, so a run with final/ but
-    no best/ would not load; `Checkpoint.read()` has no save counter to match.
-    """
-    from fastfood.train.checkpoints import BEST_DIR, CKPT_DIR, FINAL_DIR
-
-    final = run_dir / FINAL_DIR / "final"
-    candidates = [
-        ("best", tf.train.latest_checkpoint(str(run_dir / BEST_DIR))),
-        ("final", str(final) if final.with_name("final.index").is_file() else None),
-        ("latest", tf.train.latest_checkpoint(str(run_dir / CKPT_DIR))),
-    ]
-    for which, path in candidates:
-        if path:
-            return which, path
-    raise FastfoodError(f"{run_dir} has no checkpoint (looked in best/, final/ and ckpt/)")
-
-
 def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -> tuple[str, str]:
-    """Restore the model's variables (only those: no optimizer slots), all of them or an error."""
+    """Restore the model's variables (only those: no optimizer slots), all of them or an error.
+
+    A run's weights come from `restore_weights` (best/, else final/, else the newest ckpt/,
+    each read with `Checkpoint.read()` and checked to have matched every model variable);
+    `--model PATH` is read the same way.
+    """
+    from fastfood.train.checkpoints import restore_weights
+
     if model_path is None:
-        which, path = checkpoint_of_run(run_dir, tf)
-    else:
-        which, path = "model", str(Path(model_path).expanduser())
+        return restore_weights(model, run_dir)
+    path = str(Path(model_path).expanduser())
     try:
         tf.train.Checkpoint(model=model).read(path).expect_partial() \
             .assert_existing_objects_matched()
@@ -179,4 +163,4 @@ def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -
             f"{path}: this checkpoint does not fit the run's model (config.json) "
             f"({type(err).__name__}: {first[:200]})"
         ) from None
-    return which, path
+    return "model", path
