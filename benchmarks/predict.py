@@ -1,30 +1,33 @@
 """Predict speed: the cold start of `fastfood predict one.jpg`, and batch predict throughput.
 
-    python benchmarks/predict.py                      # full-width VGG19 at 224, 500 images
-    python benchmarks/predict.py --width 0.25 --images 256   # quicker, smaller model
+    python benchmarks/predict.py                      # full width at 224, 500 images (~15 min
+                                                      # on 2 CPU cores: most of it the batch part)
+    python benchmarks/predict.py --width 0.25         # batch part with a 1/16-FLOPs model
+    python benchmarks/predict.py --skip-batch --entry group   # cold start without main()'s
+                                                      # early TensorFlow import (a what-if)
     # -> benchmarks/results/predict.json (machine, versions, settings, every repeat)
 
 1. Cold start. A run directory with a FULL-WIDTH VGG19 (random weights, 101 classes, ~550 MB
    checkpoint, written once through fastfood's own run-dir format; no training) and one
-   photo-like 512x384 JPEG. The real console script `fastfood predict one.jpg` is started
+   photo-like 512x384 JPEG. The console script `fastfood predict one.jpg` is started
    `--cold-repeats` times as a fresh process (after one unrecorded run that warms the page
    cache, as a second run of a user's command would find it). Measured from here: spawn to
    the last line of the answer on stdout (`answer_s`, the target: <= 5 s) and to process
    exit (`exit_s`). One more run starts with the weights evicted from the page cache
    (posix_fadvise DONTNEED), as after a reboot: predict's readahead should hide the read
-   behind the TensorFlow import. Measured inside (FASTFOOD_TIMING=1): the phases, wall and CPU seconds
-   (python + click before predict's body, TensorFlow import, model code import, building the
-   model, restoring the weights, decoding the image, the forward pass, printing).
+   behind the TensorFlow import. Measured inside (FASTFOOD_TIMING=1): the phases, wall and
+   CPU seconds (python + click before predict's body, TensorFlow import, model code import,
+   building the model, restoring the weights, decoding the image, the forward pass, printing).
 2. Batch-1 precision. The eager batch-1 forward pass in float32 vs mixed_bfloat16 (warm),
    and the first (cold) call, to back the float32 choice with a number on this machine.
 3. Batch throughput. In one process: the model's forward rate on a synthetic uint8 batch
    (the ceiling), then `Predictor.predict_files` over `--images` photo-like JPEGs
    (Food-101 sizes, benchmarks/make_dataset.py) through the real loader pipeline; target
    predict >= 0.9x the synthetic forward rate. The input pipeline alone is timed too (how
-   much headroom decoding has).
+   much headroom decoding has). Passes alternate, `--repeats` rounds.
 
 Timings on a machine shared with other work are not results: the JSON records the load
-average before the run, and a warning is printed when it was high.
+average before and after the run, and a warning is printed when it was high.
 """
 
 from __future__ import annotations
@@ -277,7 +280,8 @@ def print_summary(result: dict[str, Any]) -> None:
         table = Table(title=f"cold `fastfood predict one.jpg` ({cold['entry']}, width "
                             f"{result['settings']['cold_width']:g}, "
                             f"{result['settings']['image_size']} px): answer "
-                            f"{cold['answer_s_median']:.2f} s median (target <= {TARGET_COLD_S} s), "
+                            f"{cold['answer_s_median']:.2f} s median "
+                            f"(target <= {TARGET_COLD_S} s), "
                             f"exit {cold['exit_s_median']:.2f} s")
         table.add_column("phase")
         table.add_column("wall s", justify="right")
@@ -302,7 +306,8 @@ def print_summary(result: dict[str, Any]) -> None:
             f"batch predict (width {result['settings']['width']:g}, {batch['images']} images, "
             f"batch {batch['batch_size']}, loader {batch['loader']}): "
             f"{med(batch['predict_img_s']):.1f} img/s vs synthetic forward "
-            f"{med(batch['synthetic_forward_img_s']):.1f} img/s = {batch['predict_vs_forward']:.2f}x "
+            f"{med(batch['synthetic_forward_img_s']):.1f} img/s = "
+            f"{batch['predict_vs_forward']:.2f}x "
             f"(target >= {TARGET_BATCH_RATIO}); input pipeline alone "
             f"{med(batch['decode_only_img_s']):.1f} img/s")
     warning = machine.busy_warning(result["machine"])

@@ -33,7 +33,9 @@ from fastfood.serve.timing import PhaseTimer
 from fastfood.train.rundir import CONFIG, RunInfo, latest_run_dir, read_info
 
 
-def resolve_run_dir(run_dir: str | Path | None = None, model_path: str | Path | None = None) -> Path:
+def resolve_run_dir(
+    run_dir: str | Path | None = None, model_path: str | Path | None = None
+) -> Path:
     """The run to use: `run_dir`, else the one holding `model_path`, else the newest in runs/.
 
     FastfoodError (exit 2) when the folder is no run or runs/ has none.
