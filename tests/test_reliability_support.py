@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_predict_support import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 ODD = REPO.parent / "shared" / "testdata" / "odd-jpegs"
@@ -59,22 +60,10 @@ def popen(argv: list[str], cwd: Path, log: Path) -> subprocess.Popen:
                             stdout=handle, stderr=subprocess.STDOUT, text=True)
 
 
-def run_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`fastfood ARGV` in this process: (exit code, stdout, stderr).
-
-    main() turns FastfoodError and click usage errors into an exit code; any other exception
-    propagates out of here, which is exactly the case where the real command would print a
-    traceback, so the test fails with it.
-    """
-    from fastfood.cli import main
-
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+# `fastfood ARGV` in this process: (exit code, stdout, stderr). main() turns FastfoodError
+# and click usage errors into an exit code; any other exception propagates, which is exactly
+# the case where the real command would print a traceback, so the test fails with it.
+run_in_process = run_cli
 
 
 def noise_jpeg(seed: int, size: tuple[int, int] = (40, 48), quality: int = 90) -> bytes:
