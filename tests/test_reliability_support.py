@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from test_predict_support import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
