@@ -33,7 +33,11 @@ of side ``min(h, w) - 2*margin`` via ``fn.decoders.image_crop``.
 Eval: the centre square ``side = min(h, w)`` at ``((h-side)//2, (w-side)//2)``, computed
 from ``fn.peek_image_shape`` with DALI integer arithmetic (floor division, as TensorFlow),
 decoded with ``fn.decoders.image_slice`` (decode only the window), then the same
-antialiased linear ``fn.resize``. Measured against ``preprocess.eval_image``: mean absolute
+antialiased linear resize.
+
+Resize. On the CPU backend ``fn.fastfood_resize`` (``fastfood/loaders/native``, compiled on
+first use) computes TensorFlow's antialiased bilinear filter bit for bit at about a quarter
+of ``fn.resize``'s cost, which had cost more than the decode; on the GPU ``fn.resize``. Measured against ``preprocess.eval_image``: mean absolute
 difference about 0.01-0.2 per image on 0-255 (see tests/test_parity.py).
 """
 
@@ -50,6 +54,7 @@ from pathlib import Path
 import nvidia.dali.math as dmath
 from nvidia.dali import fn, pipeline_def, types
 
+from fastfood.loaders import native
 from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SEED_MARGIN
 
 # nvJPEG settings for device='mixed', after NVIDIA's DALI ResNet-50 examples: send 65% of
@@ -87,8 +92,15 @@ def decoder_args(device: str) -> dict:
     return args
 
 
-def _resize(images, image_size: int):
-    """Antialiased linear resize to S x S: the filter ``tf.image.resize`` uses (bilinear, antialias)."""
+def _resize(images, image_size: int, device: str):
+    """Antialiased linear resize to S x S: the filter ``tf.image.resize`` uses (bilinear, antialias).
+
+    On the CPU backend fastfood's own operator computes it (``native``: bit-identical to
+    TensorFlow, about 4x faster than ``fn.resize`` here); on the GPU, or when that operator
+    cannot be built, DALI's ``fn.resize``.
+    """
+    if device == "cpu" and native.resize_available():
+        return fn.fastfood_resize(images, height=image_size, width=image_size)
     return fn.resize(
         images,
         resize_x=image_size,
@@ -152,7 +164,7 @@ def fastfood_pipeline(
             )
         else:
             raise ValueError(f"crop must be 'inception' or 'seed', got {crop!r}")
-        images = _resize(images, image_size)
+        images = _resize(images, image_size, device)
         images = fn.crop_mirror_normalize(
             images,
             crop=(image_size, image_size),
@@ -167,7 +179,7 @@ def fastfood_pipeline(
         anchor = fn.stack((h - side) // 2, (w - side) // 2)
         extent = fn.stack(side, side)
         images = fn.decoders.image_slice(encoded, anchor, extent, axis_names="HW", **dec)
-        images = _resize(images, image_size)
+        images = _resize(images, image_size, device)
     label = fn.cast(fn.reshape(label, shape=[]), dtype=types.INT32)
     if device == "gpu":
         label = label.gpu()
