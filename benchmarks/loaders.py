@@ -28,11 +28,14 @@ from typing import Any
 import peers
 
 from fastfood.benchmark import loaders as fastfood_loaders
-from fastfood.benchmark import machine, report
+from fastfood.benchmark import machine, report, suite
 
 FASTFOOD = ("dali", "tfdata", "synthetic")
+# The DALI loader as it was before fastfood's native resize: DALI's own fn.resize on the CPU
+# backend (FASTFOOD_NATIVE=0 while the pipeline is built), timed beside it as the "before".
+BEFORE = ("dali_fnresize",)
 PEERS = ("seed", "keras", "pil")
-ALL = ("limit",) + FASTFOOD + PEERS
+ALL = ("limit",) + FASTFOOD + BEFORE + PEERS
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"eval_vs_limit": 0.95, "train_vs_limit": 1.0, "eval_vs_seed": 1.15,
            "train_vs_seed": 1.15}
@@ -56,6 +59,23 @@ def keras_root(spec_root: str, layout: str) -> str:
     return str(Path(spec_root) / "images") if layout == "food101" else spec_root
 
 
+def without_native(make: Callable[[], Iterable[int]]) -> Callable[[], Iterable[int]]:
+    """The same pass factory, with the DALI pipeline built while FASTFOOD_NATIVE=0."""
+
+    def build() -> Iterable[int]:
+        old = os.environ.get("FASTFOOD_NATIVE")
+        os.environ["FASTFOOD_NATIVE"] = "0"
+        try:
+            return make()  # DALIDataset serialises the pipeline here, so the switch sticks
+        finally:
+            if old is None:
+                del os.environ["FASTFOOD_NATIVE"]
+            else:
+                os.environ["FASTFOOD_NATIVE"] = old
+
+    return build
+
+
 def measure(s: Settings) -> dict[str, Any]:
     """Time every pipeline in every mode; returns the result dict (no ratios yet)."""
     from fastfood import data
@@ -67,7 +87,8 @@ def measure(s: Settings) -> dict[str, Any]:
     info = machine.machine_info(with_gpus=False)
     result: dict[str, Any] = {
         "machine": info,
-        "settings": {**dataclasses.asdict(s), "num_files": len(files), "layout": spec.layout},
+        "settings": {**dataclasses.asdict(s), "num_files": len(files), "layout": spec.layout,
+                     "dali_cpu_resize": suite.dali_cpu_resize()},
         "warnings": [w for w in [machine.busy_warning(info)] if w],
         "loaders": {},
     }
@@ -84,6 +105,10 @@ def measure(s: Settings) -> dict[str, Any]:
             return fastfood_loaders.loader_pass(name, files, labels, training=training,
                                                 seed=s.seed, num_threads=s.num_threads,
                                                 **common)
+        if name == "dali_fnresize":
+            return without_native(fastfood_loaders.loader_pass(
+                "dali", files, labels, training=training, seed=s.seed,
+                num_threads=s.num_threads, **common))
         if name == "seed":
             return peers.make_seed(files, training=training, seed=s.seed, **common)
         if name == "keras":

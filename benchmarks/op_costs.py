@@ -1,4 +1,5 @@
-"""What each image op costs on one core: decode, windowed decode, resize, in PIL, TF and DALI.
+"""What each image op costs on one core: decode, windowed decode, resize, in PIL, TF and DALI
+(with fastfood's native DALI resize operator beside DALI's fn.resize).
 
 The loader targets compare whole pipelines with a decode-only limit; this says where the
 gap comes from. Everything runs single-threaded (TF intra/inter-op 1, DALI num_threads=1)
@@ -141,14 +142,27 @@ def dali_ops(files: list[str], size: int, batch: int = 32) -> dict[str, Callable
             anchor, shape = centre(encoded)
             return resize(fn.decoders.image_slice(encoded, anchor, shape, axis_names="HW",
                                                   **dec), False)
-        if kind == "random_crop+resize_aa":  # fastfood's train ('inception')
+        if kind == "slice+fastfood_resize":  # fastfood's eval with its native operator
+            anchor, shape = centre(encoded)
+            return fn.fastfood_resize(fn.decoders.image_slice(
+                encoded, anchor, shape, axis_names="HW", **dec), height=size, width=size)
+        if kind == "random_crop+resize_aa":  # fastfood's train ('inception') before the operator
             return resize(fn.decoders.image_random_crop(
                 encoded, random_area=[0.08, 1.0], random_aspect_ratio=[0.75, 4 / 3], **dec), True)
+        if kind == "random_crop+fastfood_resize":  # fastfood's train ('inception')
+            return fn.fastfood_resize(fn.decoders.image_random_crop(
+                encoded, random_area=[0.08, 1.0], random_aspect_ratio=[0.75, 4 / 3], **dec),
+                height=size, width=size)
         raise ValueError(kind)
 
     steps = -(-len(files) // batch)
     out = {}
-    for kind in ("decode", "slice", "slice+resize_aa", "slice+resize", "random_crop+resize_aa"):
+    from fastfood.loaders import native
+
+    kinds = ["decode", "slice", "slice+resize_aa", "slice+resize", "random_crop+resize_aa"]
+    if native.resize_available():  # fastfood's native resize operator (fastfood/loaders/native)
+        kinds += ["slice+fastfood_resize", "random_crop+fastfood_resize"]
+    for kind in kinds:
         p = pipe(kind, batch_size=batch, num_threads=1, device_id=None, prefetch_queue_depth=1,
                  seed=0)
         p.build()

@@ -172,3 +172,24 @@ def test_time_passes_interleaved_alternates_and_reports_failures():
     assert order == ["a", "b", "c", "a", "b", "c", "a", "c"]
     assert set(got) == {"a", "c"} and failures == {"b": "gone"}
     assert got["a"].to_dict()["images_per_pass"] == 5 and got["a"].items == (3, 3)
+
+
+def test_settle_returns_at_once_when_idle_and_waits_out_a_busy_thread() -> None:
+    import threading
+    import time
+
+    from fastfood.benchmark.timing import settle
+
+    assert settle(max_s=2.0) < 0.5  # nothing running: one quiet window
+
+    stop = time.perf_counter() + 0.6
+
+    def spin() -> None:
+        while time.perf_counter() < stop:
+            pass
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    waited = settle(max_s=3.0)
+    worker.join()
+    assert 0.4 < waited < 2.5, waited  # waited for the spinning thread, not for max_s

@@ -8,6 +8,7 @@ runs (tracing, compiling, page cache, thread pools starting) are never counted.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -133,6 +134,24 @@ def summarize_passes(passes: list[PassTiming]) -> Throughput:
     )
 
 
+def settle(max_s: float = 3.0, window_s: float = 0.1, busy_fraction: float = 0.05) -> float:
+    """Let the previous pipeline's leftovers finish before the next pass starts; returns seconds.
+
+    Abandoned iterators are collected (their pipelines and thread pools shut down), then this
+    waits until the process has used under ``busy_fraction`` of a core for one ``window_s``
+    (TensorFlow's thread pools spin for a while after work, which on two cores would be
+    charged to whatever runs next), up to ``max_s``. Every pass gets the same treatment.
+    """
+    start = time.perf_counter()
+    gc.collect()
+    while time.perf_counter() - start < max_s:
+        cpu = time.process_time()
+        time.sleep(window_s)
+        if time.process_time() - cpu < busy_fraction * window_s:
+            break
+    return time.perf_counter() - start
+
+
 def time_passes_interleaved(
     makers: dict[str, Callable[[], Iterable[int]]], *, warmup: int = 1, repeats: int = 3,
     on_error: Callable[[str, Exception], None] | None = None,
@@ -140,6 +159,7 @@ def time_passes_interleaved(
     """`time_passes` for several pipelines, pass r of each before pass r+1 of any.
 
     Load that drifts during the run then hits every pipeline alike, so their ratios hold.
+    Each pass starts after `settle()`, so no pass pays for the one before it.
     A pipeline that raises is reported through `on_error(name, err)` and dropped (without
     `on_error` the exception propagates).
     """
@@ -147,6 +167,7 @@ def time_passes_interleaved(
     passes: dict[str, list[PassTiming]] = {name: [] for name in makers}
 
     def attempt(name: str, timed: bool) -> None:
+        settle()
         try:
             got = time_pass(live[name])
         except Exception as err:

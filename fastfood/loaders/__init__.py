@@ -32,7 +32,8 @@ seed project's random square of side ``min(h, w) - 20`` for comparison runs.
 
 Eval mode: every file once, in input order; the centre square ``side = min(h, w)`` at integer
 offsets ``((h-side)//2, (w-side)//2)``; one antialiased bilinear resize (TF
-``resize(bilinear, antialias=True)`` = DALI ``resize(INTERP_LINEAR, antialias=True)``);
+``resize(bilinear, antialias=True)``; on DALI's CPU backend fastfood's native operator, which
+computes exactly that, or DALI ``resize(INTERP_LINEAR, antialias=True)`` on the GPU);
 JPEGs decoded with the accurate integer IDCT on both. DALI (CPU) and tf.data agree to a
 mean absolute difference of a few hundredths of a level on 0-255 (tests/test_parity.py).
 

@@ -166,6 +166,14 @@ def resize_available() -> bool:
     return reason is None
 
 
+def describe() -> str:
+    """Which resize the DALI CPU pipeline uses, for benchmark reports."""
+    if not enabled():
+        return f"fn.resize ({ENV_SWITCH}=0)"
+    reason = _load()
+    return "native" if reason is None else f"fn.resize (native unavailable: {reason})"
+
+
 @functools.cache
 def _warn_once(reason: str) -> None:
     warnings.warn(f"fastfood: native DALI resize unavailable ({reason}); the DALI CPU pipeline "
