@@ -28,13 +28,17 @@ pytestmark = pytest.mark.dali
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _native(images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
+def _native(images: list[np.ndarray], height: int, width: int,
+            mirror: list[int] | None = None) -> list[np.ndarray]:
     assert native.resize_available(), "the native resize operator did not build or load"
 
     @pipeline_def(batch_size=len(images), num_threads=2, device_id=None)
     def pipe():
         x = fn.external_source(source=lambda: images, batch=True, layout="HWC")
-        return fn.fastfood_resize(x, height=height, width=width)
+        if mirror is None:
+            return fn.fastfood_resize(x, height=height, width=width)
+        flags = fn.external_source(source=lambda: [np.int32(m) for m in mirror], batch=True)
+        return fn.fastfood_resize(x, height=height, width=width, mirror=flags)
 
     p = pipe()
     p.build()
@@ -88,6 +92,16 @@ def test_a_batch_of_mixed_sizes_matches_image_by_image() -> None:
               for h, w in [(512, 384), (200, 300), (64, 64), (1000, 250), (224, 225)]]
     for image, got in zip(images, _native(images, 96, 96)):
         assert np.array_equal(got, _tf_any(image, 96, 96))
+
+
+def test_mirror_flips_exactly_the_samples_asked() -> None:
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+              for h, w in [(384, 512), (90, 70), (300, 301)]]
+    got = _native(images, 64, 63, mirror=[1, 0, 1])
+    for image, out, flipped in zip(images, got, [True, False, True]):
+        want = _tf_any(image, 64, 63)
+        assert np.array_equal(out, want[:, ::-1] if flipped else want)
 
 
 def test_the_comparison_has_teeth() -> None:

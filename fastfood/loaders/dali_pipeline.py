@@ -26,9 +26,9 @@ and on ``peek_image_shape``) to match TensorFlow, which has no EXIF support. On 
 ``jpeg_fancy_upsampling=True`` makes nvJPEG upsample chroma as libjpeg does, for parity.
 
 Training ('inception' crop, the default): ``fn.decoders.image_random_crop`` with area
-0.08-1 and aspect ratio 3/4-4/3 decodes only the crop window, then ``fn.resize`` to S x S
-and ``fn.crop_mirror_normalize`` with a 50% coin-flip mirror. 'seed' crop: a random square
-of side ``min(h, w) - 2*margin`` via ``fn.decoders.image_crop``.
+0.08-1 and aspect ratio 3/4-4/3 decodes only the crop window, then the resize to S x S with a
+50% coin-flip mirror (on the CPU in the same pass; on the GPU ``fn.crop_mirror_normalize``).
+'seed' crop: a random square of side ``min(h, w) - 2*margin`` via ``fn.decoders.image_crop``.
 
 Eval: the centre square ``side = min(h, w)`` at ``((h-side)//2, (w-side)//2)``, computed
 from ``fn.peek_image_shape`` with DALI integer arithmetic (floor division, as TensorFlow),
@@ -92,21 +92,32 @@ def decoder_args(device: str) -> dict:
     return args
 
 
-def _resize(images, image_size: int, device: str):
+def _resize(images, image_size: int, device: str, mirror=None):
     """Antialiased linear resize to S x S: the filter ``tf.image.resize`` uses (bilinear, antialias).
 
     On the CPU backend fastfood's own operator computes it (``native``: bit-identical to
-    TensorFlow, about 4x faster than ``fn.resize`` here); on the GPU, or when that operator
-    cannot be built, DALI's ``fn.resize``.
+    TensorFlow, about 4x faster than ``fn.resize`` here) and applies ``mirror`` (a per-sample
+    flag) as it writes; on the GPU, or when that operator cannot be built, DALI's
+    ``fn.resize`` and then ``fn.crop_mirror_normalize`` for the flip.
     """
     if device == "cpu" and native.resize_available():
-        return fn.fastfood_resize(images, height=image_size, width=image_size)
-    return fn.resize(
+        extra = {} if mirror is None else {"mirror": mirror}
+        return fn.fastfood_resize(images, height=image_size, width=image_size, **extra)
+    images = fn.resize(
         images,
         resize_x=image_size,
         resize_y=image_size,
         interp_type=types.INTERP_LINEAR,
         antialias=True,
+    )
+    if mirror is None:
+        return images
+    return fn.crop_mirror_normalize(
+        images,
+        crop=(image_size, image_size),
+        mirror=mirror,
+        output_layout="HWC",
+        dtype=types.UINT8,
     )
 
 
@@ -164,14 +175,7 @@ def fastfood_pipeline(
             )
         else:
             raise ValueError(f"crop must be 'inception' or 'seed', got {crop!r}")
-        images = _resize(images, image_size, device)
-        images = fn.crop_mirror_normalize(
-            images,
-            crop=(image_size, image_size),
-            mirror=fn.random.coin_flip(probability=0.5),
-            output_layout="HWC",
-            dtype=types.UINT8,
-        )
+        images = _resize(images, image_size, device, mirror=fn.random.coin_flip(probability=0.5))
     else:
         shape = fn.peek_image_shape(encoded, adjust_orientation=False)
         h, w = shape[0], shape[1]
