@@ -78,7 +78,7 @@ Spans ComputeSpans(int out_size, int in_size) {
 
 // The same spans without the zero weights at either end of each one (adding w*x = +0 to the
 // sum changes nothing, so the result is identical), and span_size the longest that remains:
-// 4 taps instead of 5 when shrinking 384 -> 224. For the horizontal pass, which pays per tap.
+// 4 taps instead of 5 when shrinking 384 -> 224.
 Spans TrimSpans(const Spans &s, int in_size) {
   const int n = static_cast<int>(s.starts.size());
   std::vector<int> first(n, 0), count(n, 0);
@@ -232,7 +232,7 @@ void GatherColumnsAnySpan(const Spans &cols, const float *mid, int in_w, int out
 
 void ResizeSample(const uint8_t *in, int in_h, int in_w, int channels, uint8_t *out, int out_h,
                   int out_w, bool mirror, std::vector<float> &scratch) {
-  const Spans rows = ComputeSpans(out_h, in_h);
+  const Spans rows = TrimSpans(ComputeSpans(out_h, in_h), in_h);
   const Spans cols = TrimSpans(ComputeSpans(out_w, in_w), in_w);
   const size_t row_len = static_cast<size_t>(in_w) * channels;
   // Bands of output rows: each band's vertical pass is still in cache when its horizontal
