@@ -10,7 +10,8 @@ JSON file (machine, versions, settings, every repeat) and a PNG chart beside it.
     python benchmarks/loaders.py --data /tmp/ffbench   # -> benchmarks/results/loaders.{json,png}
 
 Targets (issue 3): the best fastfood loader >= 0.95x the limit in eval mode and >= 1.0x
-in train mode, and >= 1.15x the seed pipeline in both.
+in train mode, and >= 1.15x the seed pipeline in both. A target counts as met when both
+the quotient of medians and the median of same-round quotients (`paired_ratio`) meet it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -132,6 +134,19 @@ def measure(s: Settings) -> dict[str, Any]:
     return result
 
 
+def paired_ratio(row: dict[str, Any], ref: dict[str, Any]) -> float | None:
+    """Median over rounds of (this pass's img/s / the reference's pass of the same round).
+
+    Passes of one round run back to back, so each quotient compares two pipelines under the
+    same machine conditions; on a VM whose speed drifts by tens of percent over a minute this
+    is steadier than the quotient of the two medians, which pairs passes from different times.
+    """
+    a, b = row.get("img_s_all"), ref.get("img_s_all")
+    if not a or not b or len(a) != len(b):
+        return None
+    return round(statistics.median(x / y for x, y in zip(a, b) if y > 0), 3)
+
+
 def add_ratios(result: dict[str, Any]) -> dict[str, Any]:
     """Each loader against the limit and the seed; fastfood's best against the targets."""
     rows = result["loaders"]
@@ -148,8 +163,14 @@ def add_ratios(result: dict[str, Any]) -> dict[str, Any]:
                 continue
             if limit:
                 row[f"{mode}_vs_limit"] = round(rate / limit, 3)
+                paired = paired_ratio(row.get(mode, {}), rows["limit"].get(mode, {}))
+                if paired is not None:
+                    row[f"{mode}_vs_limit_paired"] = paired
             if seed and name != "seed":
                 row[f"{mode}_vs_seed"] = round(rate / seed, 3)
+                paired = paired_ratio(row.get(mode, {}), rows["seed"].get(mode, {}))
+                if paired is not None:
+                    row[f"{mode}_vs_seed_paired"] = paired
             if best_peer and name not in PEERS:
                 row[f"{mode}_vs_best_peer"] = round(rate / peer_rates[best_peer], 3)
         ours = {k: rows[k][f"{mode}_img_s"] for k in ("dali", "tfdata")
@@ -161,9 +182,13 @@ def add_ratios(result: dict[str, Any]) -> dict[str, Any]:
             for ref in ("limit", "seed"):
                 key = f"{mode}_vs_{ref}"
                 if key in rows[best]:
+                    # Met only if both estimates meet it: the quotient of the medians and
+                    # the median of the paired (same-round) quotients.
+                    both = [rows[best][key], rows[best].get(f"{key}_paired", rows[best][key])]
                     summary[mode][key] = rows[best][key]
+                    summary[mode][f"{key}_paired"] = both[1]
                     summary[mode][f"{key}_target"] = TARGETS[key]
-                    summary[mode][f"{key}_met"] = rows[best][key] >= TARGETS[key]
+                    summary[mode][f"{key}_met"] = min(both) >= TARGETS[key]
     result["targets"] = summary
     return result
 
@@ -180,7 +205,8 @@ def print_targets(result: dict[str, Any]) -> None:
             key = f"{mode}_vs_{ref}"
             if key in row:
                 table.add_row(mode, row["best_fastfood_loader"], f"{row['img_s']:.1f}",
-                              f"{row[key]:.2f}x {ref}", f">= {row[key + '_target']}x",
+                              f"{row[key]:.2f}x {ref} (paired {row[key + '_paired']:.2f}x)",
+                              f">= {row[key + '_target']}x",
                               "yes" if row[key + "_met"] else "[red]no[/red]")
     Console().print(table)
 

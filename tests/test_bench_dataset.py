@@ -101,3 +101,26 @@ def test_cli_prints_size_distribution(md, tmp_path, capsys):
 def test_rejects_too_many_classes(md, tmp_path):
     with pytest.raises(ValueError, match="num_classes"):
         md.make_dataset(tmp_path, n=2, num_classes=len(md.CLASSES) + 1)
+
+
+def _row(rates: list[float]) -> dict:
+    return {"img_s_all": rates, "img_s": float(np.median(rates))}
+
+
+def test_loader_targets_need_both_the_median_quotient_and_the_paired_one() -> None:
+    lb = load_script("loaders")
+    # The machine slows down after round 2. Round by round dali is mostly 0.9x the limit,
+    # but the quotient of the medians pairs a fast-period dali with a slow-period limit: 1.5x.
+    limit = [1000.0, 1000.0, 600.0, 600.0, 600.0]
+    dali = [900.0, 900.0, 900.0, 540.0, 540.0]
+    rows = {"limit": {"eval": _row(limit), "eval_img_s": float(np.median(limit))},
+            "dali": {"eval": _row(dali), "eval_img_s": float(np.median(dali))}}
+    assert lb.paired_ratio(rows["dali"]["eval"], rows["limit"]["eval"]) == 0.9
+    out = lb.add_ratios({"loaders": rows})["targets"]["eval"]
+    assert out["eval_vs_limit"] == 1.5 and out["eval_vs_limit_paired"] == 0.9
+    assert out["eval_vs_limit_met"] is False
+    rows["dali"]["eval"] = _row([x * 1.1 for x in limit])
+    rows["dali"]["eval_img_s"] = rows["dali"]["eval"]["img_s"]
+    out = lb.add_ratios({"loaders": rows})["targets"]["eval"]
+    assert out["eval_vs_limit_paired"] == 1.1 and out["eval_vs_limit_met"] is True
+    assert lb.paired_ratio({"img_s_all": [1.0]}, {"img_s_all": [1.0, 2.0]}) is None

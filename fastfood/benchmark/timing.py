@@ -45,6 +45,8 @@ class Throughput:
             "seconds_min": round(min(self.seconds, default=0.0), 6),
             "seconds_median": round(statistics.median(self.seconds), 6) if self.seconds else 0.0,
             "repeats": len(self.seconds),
+            "seconds_all": [round(x, 6) for x in self.seconds],  # in the order they ran
+            "img_s_all": [round(r, 3) for r in self.rates],
             "items_per_repeat": list(self.items),
             **self.extra,
         }
