@@ -30,7 +30,8 @@ from typing import Any
 import peers
 
 from fastfood.benchmark import loaders as fastfood_loaders
-from fastfood.benchmark import machine, report, suite
+from fastfood.benchmark import machine, report
+from fastfood.loaders import native
 
 FASTFOOD = ("dali", "tfdata", "synthetic")
 # The DALI loader as it was before fastfood's native resize: DALI's own fn.resize on the CPU
@@ -90,7 +91,7 @@ def measure(s: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {
         "machine": info,
         "settings": {**dataclasses.asdict(s), "num_files": len(files), "layout": spec.layout,
-                     "dali_cpu_resize": suite.dali_cpu_resize()},
+                     "dali_cpu_resize": native.describe()},
         "warnings": [w for w in [machine.busy_warning(info)] if w],
         "loaders": {},
     }

@@ -6,13 +6,16 @@ import os
 from pathlib import Path
 
 
+def user_cache() -> Path:
+    """fastfood's folder in the user's cache: $XDG_CACHE_HOME/fastfood or ~/.cache/fastfood."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fastfood"
+
+
 def cache_dir() -> Path:
     """Folder for generated data (the built-in sample); FASTFOOD_CACHE overrides."""
     env = os.environ.get("FASTFOOD_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "fastfood"
+    return Path(env).expanduser() if env else user_cache()
 
 
 def runs_dir() -> Path:

@@ -4,6 +4,7 @@ by the CPU pipeline, and switched off or failing to build without taking the loa
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,10 +47,11 @@ def _native(images: list[np.ndarray], height: int, width: int,
     return [np.array(out[i]) for i in range(len(images))]
 
 
-def _tf_any(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def _tf_resize(image: np.ndarray, height: int, width: int, antialias: bool = True) -> np.ndarray:
+    """What preprocess.resize_uint8 computes, for any output shape and channel count."""
     import tensorflow as tf
 
-    r = tf.image.resize(image, [height, width], method="bilinear", antialias=True)
+    r = tf.image.resize(image, [height, width], method="bilinear", antialias=antialias)
     return tf.cast(tf.round(tf.clip_by_value(r, 0.0, 255.0)), tf.uint8).numpy()
 
 
@@ -60,7 +62,7 @@ CASES = [
     ((224, 224, 3), 224, 224),  # identity
     ((1, 1, 3), 7, 5),
     ((7, 300, 3), 64, 32),  # shrink one way, enlarge the other
-    ((3000, 4, 3), 16, 16),  # span longer than the vector path's tap buffer
+    ((3000, 4, 3), 16, 16),  # a vertical span of hundreds of taps
     ((300, 5, 1), 10, 200),  # gray
     ((480, 640, 4), 224, 224),  # RGBA
     ((50, 900, 2), 33, 17),
@@ -72,7 +74,7 @@ def test_bit_identical_to_tensorflow(shape: tuple[int, int, int], height: int, w
     rng = np.random.default_rng(sum(shape) + height)
     noise = rng.integers(0, 256, size=shape, dtype=np.uint8)
     (got,) = _native([noise], height, width)
-    want = _tf_any(noise, height, width)
+    want = _tf_resize(noise, height, width)
     assert got.shape == want.shape == (height, width, shape[2])
     assert np.array_equal(got, want), np.abs(got.astype(int) - want).max()
 
@@ -83,7 +85,7 @@ def test_bit_identical_to_tensorflow(shape: tuple[int, int, int], height: int, w
 def test_bit_identical_on_random_shapes(h: int, w: int, oh: int, ow: int, seed: int) -> None:
     image = np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
     (got,) = _native([image], oh, ow)
-    assert np.array_equal(got, _tf_any(image, oh, ow))
+    assert np.array_equal(got, _tf_resize(image, oh, ow))
 
 
 def test_a_batch_of_mixed_sizes_matches_image_by_image() -> None:
@@ -91,7 +93,7 @@ def test_a_batch_of_mixed_sizes_matches_image_by_image() -> None:
     images = [rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
               for h, w in [(512, 384), (200, 300), (64, 64), (1000, 250), (224, 225)]]
     for image, got in zip(images, _native(images, 96, 96)):
-        assert np.array_equal(got, _tf_any(image, 96, 96))
+        assert np.array_equal(got, _tf_resize(image, 96, 96))
 
 
 def test_mirror_flips_exactly_the_samples_asked() -> None:
@@ -100,28 +102,19 @@ def test_mirror_flips_exactly_the_samples_asked() -> None:
               for h, w in [(384, 512), (90, 70), (300, 301)]]
     got = _native(images, 64, 63, mirror=[1, 0, 1])
     for image, out, flipped in zip(images, got, [True, False, True]):
-        want = _tf_any(image, 64, 63)
+        want = _tf_resize(image, 64, 63)
         assert np.array_equal(out, want[:, ::-1] if flipped else want)
 
 
 def test_the_comparison_has_teeth() -> None:
     image = np.random.default_rng(4).integers(0, 256, size=(384, 512, 3), dtype=np.uint8)
     (got,) = _native([image], 224, 224)
-    plain = _tf_any_no_antialias(image)
+    plain = _tf_resize(image, 224, 224, antialias=False)
     assert np.abs(got.astype(int) - plain).mean() > 5  # antialiasing really is applied
-
-
-def _tf_any_no_antialias(image: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
-    r = tf.image.resize(image, [224, 224], method="bilinear", antialias=False)
-    return tf.cast(tf.round(tf.clip_by_value(r, 0.0, 255.0)), tf.uint8).numpy()
 
 
 def _pipeline_images(tmp_path: Path, name: str, **env: str) -> tuple[np.ndarray, str, str]:
     """Eval images of the CPU pipeline, made in a fresh process with ``env`` added."""
-    import os
-
     files = write_photo_set(tmp_path)
     out = tmp_path / f"images-{name}.npy"
     code = (
@@ -182,10 +175,20 @@ def test_failed_build_leaves_no_partial_library(tmp_path: Path, monkeypatch: pyt
     assert not list((tmp_path / "cache").rglob("*.so"))
 
 
-def test_build_command_prints_the_library(tmp_path: Path) -> None:
-    env = {**__import__("os").environ}
-    proc = subprocess.run([sys.executable, "-m", "fastfood.loaders.native"], cwd=REPO, env=env,
+def test_build_command_prints_the_library() -> None:
+    proc = subprocess.run([sys.executable, "-m", "fastfood.loaders.native"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     path = Path(proc.stdout.strip())
     assert path.is_file() and path.name == native.LIBRARY_NAME
+
+
+def test_describe_says_so_without_dali(tmp_path: Path) -> None:
+    code = ("import sys\n"
+            "sys.modules['nvidia.dali'] = None  # as if DALI were not installed\n"
+            "from fastfood.loaders import native\n"
+            "print(native.describe())\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "FASTFOOD_NATIVE_CACHE": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "fn.resize (native unavailable: DALI is not installed)"

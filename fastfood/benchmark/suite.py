@@ -103,19 +103,11 @@ def _guard(fn: Callable[[], Any], errors: list[str], name: str) -> dict[str, Any
         return {"error": message}
 
 
-def dali_cpu_resize() -> str:
-    """Which resize the DALI CPU pipeline uses here (reported: it decides the eval speed)."""
-    try:
-        from fastfood.loaders import native
-    except ImportError:  # no DALI installed
-        return "none"
-    return native.describe()
-
-
 def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: None
         ) -> dict[str, Any]:
     """Measure what `settings.what` asks for; returns the JSON-ready result dict."""
     from fastfood.benchmark import loaders as lb
+    from fastfood.loaders import native
     from fastfood.benchmark import machine
     from fastfood.benchmark import train as tb
 
@@ -132,7 +124,7 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
     result: dict[str, Any] = {
         "machine": info,
         "settings": {**dataclasses.asdict(s), "data": root, "num_files": len(files),
-                     "num_classes": num_classes, "dali_cpu_resize": dali_cpu_resize()},
+                     "num_classes": num_classes, "dali_cpu_resize": native.describe()},
         "labels": {},
         "warnings": warnings,
     }

@@ -31,6 +31,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from fastfood import paths
+
 SOURCE = Path(__file__).with_name("resize_op.cc")
 LIBRARY_NAME = "libfastfood_dali_ops.so"
 ENV_SWITCH = "FASTFOOD_NATIVE"
@@ -49,11 +51,10 @@ def enabled() -> bool:
 
 
 def cache_root() -> Path:
+    """Where built libraries live. Not under $FASTFOOD_CACHE (the sample's folder, which tests
+    point at temporary folders): a library is per machine, not per data set."""
     env = os.environ.get(ENV_CACHE)
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "fastfood" / "native"
+    return Path(env).expanduser() if env else paths.user_cache() / "native"
 
 
 def _dali_dir() -> Path:
@@ -152,6 +153,8 @@ def _load() -> str | None:
         if not hasattr(fn, "fastfood_resize"):
             return f"{path} loaded but registered no fastfood_resize operator"
         return None
+    except ImportError:
+        return "DALI is not installed"
     except (NativeBuildError, OSError, RuntimeError) as err:
         return str(err)
 
@@ -167,7 +170,7 @@ def resize_available() -> bool:
 
 
 def describe() -> str:
-    """Which resize the DALI CPU pipeline uses, for benchmark reports."""
+    """Which resize the DALI CPU pipeline uses, for benchmark reports (safe without DALI)."""
     if not enabled():
         return f"fn.resize ({ENV_SWITCH}=0)"
     reason = _load()
