@@ -41,7 +41,6 @@ Spans ComputeSpans(int out_size, int in_size) {
   Spans s;
   const float scale = static_cast<float>(out_size) / static_cast<float>(in_size);
   const float inv_scale = 1.0 / scale;
-  const float inv_translate = -inv_scale * 0.0f;
   const float kernel_scale = std::max(inv_scale, 1.0f);
   const float radius = 1.0f;
   s.span_size = std::min(2 * static_cast<int>(std::ceil(radius * kernel_scale)) + 1, in_size);
@@ -51,7 +50,7 @@ Spans ComputeSpans(int out_size, int in_size) {
   std::vector<float> temp;
   for (int x = 0; x < out_size; ++x) {
     const float col_f = x + 0.5f;
-    const float sample_f = col_f * inv_scale + inv_translate;
+    const float sample_f = col_f * inv_scale;  // TF adds -inv_scale * translation, here 0
     if (sample_f < 0 || sample_f > in_size) continue;
     int64_t span_start = std::ceil(sample_f - radius * kernel_scale - 0.5f);
     int64_t span_end = std::floor(sample_f + radius * kernel_scale - 0.5f);
@@ -121,21 +120,13 @@ void GatherRowsPlain(const float *w, const uint8_t *const *src, int real, int fr
 // Output rows [y_begin, y_end) into mid[0 .. y_end - y_begin).
 void GatherRows(const Spans &rows, const uint8_t *in, int in_h, int row_len, int y_begin, int y_end,
                 float *mid) {
-  constexpr int kMaxTaps = 256;
-  const uint8_t *src[kMaxTaps];
+  thread_local std::vector<const uint8_t *> src;
   for (int y = y_begin; y < y_end; ++y) {
     float *out = mid + static_cast<size_t>(y - y_begin) * row_len;
     const int start = rows.starts[y];
     const int real = std::min(start + rows.span_size, in_h) - start;
     const float *w = rows.weights.data() + static_cast<size_t>(y) * rows.span_size;
-    if (real > kMaxTaps) {  // shrinking by more than ~128x: rare, so the simple loop
-      std::fill(out, out + row_len, 0.0f);
-      for (int k = 0; k < real; ++k) {
-        const uint8_t *s = in + static_cast<size_t>(start + k) * row_len;
-        for (int i = 0; i < row_len; ++i) out[i] += w[k] * static_cast<float>(s[i]);
-      }
-      continue;
-    }
+    src.resize(real);
     for (int k = 0; k < real; ++k) src[k] = in + static_cast<size_t>(start + k) * row_len;
     int i = 0;
 #if defined(__AVX2__)
@@ -159,7 +150,7 @@ void GatherRows(const Spans &rows, const uint8_t *in, int in_h, int row_len, int
       _mm256_storeu_ps(out + i + 24, a3);
     }
 #endif
-    GatherRowsPlain(w, src, real, i, row_len, out);
+    GatherRowsPlain(w, src.data(), real, i, row_len, out);
   }
 }
 
