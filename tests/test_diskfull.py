@@ -29,21 +29,9 @@ from test_reliability_support import (
     listed_checkpoints,
     read_every_tensor,
     run_subprocess,
+    tiny_model_and_optimizer,
     write_presplit,
 )
-
-
-def _tiny_model_and_optimizer():
-    import keras
-
-    from fastfood.model import vgg19
-    from fastfood.train.step import make_optimizer
-
-    keras.utils.set_random_seed(0)
-    model = vgg19(2, image_size=32, width=0.125)
-    optimizer = make_optimizer(0.01, 0.9, loss_scale=False)
-    optimizer.build(model.trainable_variables)
-    return model, optimizer
 
 
 @contextmanager
@@ -63,7 +51,7 @@ def _failed_save(tmp_path: Path):
     """A Checkpoints whose first save worked and second save hit the file size limit."""
     from fastfood.train.checkpoints import Checkpoints, Position
 
-    model, optimizer = _tiny_model_and_optimizer()
+    model, optimizer = tiny_model_and_optimizer()
     ckpts = Checkpoints(tmp_path / "run", model, optimizer, keep=3)
     ckpts.save(Position(step=1, epoch=0, batch_in_epoch=1))
     saved = [v.numpy().copy() for v in model.weights]
@@ -87,7 +75,7 @@ def test_failed_save_leaves_the_previous_checkpoint_loadable(tmp_path: Path) -> 
     assert [Path(p).name for p in listed_checkpoints(run)] == ["ckpt-1"]
     read_every_tensor(str(run / "ckpt" / "ckpt-1"))
 
-    model, optimizer = _tiny_model_and_optimizer()
+    model, optimizer = tiny_model_and_optimizer()
     position = Checkpoints(run, model, optimizer, keep=3).restore()
     assert position is not None and position.step == 1 and position.batch_in_epoch == 1
     for before, after in zip(saved, model.weights):
@@ -108,7 +96,7 @@ def test_failed_save_is_a_clear_error(tmp_path: Path) -> None:
 
 def _checkpoint_bytes() -> int:
     """Size of one full checkpoint (weights + momentum) of the TINY model, from its params."""
-    model, _ = _tiny_model_and_optimizer()
+    model, _ = tiny_model_and_optimizer()
     return 8 * model.count_params() + 64 * 1024
 
 

@@ -41,6 +41,14 @@ def _skip_without_dali(loader: str) -> None:
             pytest.skip("DALI TensorFlow plugin not importable")
 
 
+def _two_class_tree(data: Path) -> None:
+    """train/{a,b}: 8 noise JPEGs each; val/{a,b}: 2 each."""
+    write_images(data / "train" / "a", 8, seed=1)
+    write_images(data / "train" / "b", 8, seed=2)
+    write_images(data / "val" / "a", 2, seed=3)
+    write_images(data / "val" / "b", 2, seed=4)
+
+
 def _train(data: Path, run: Path, loader: str, steps: int, capsys) -> tuple[int, str, dict]:
     argv = ["train", "--data", str(data), *TINY, "--loader", loader, "--max-steps", str(steps),
             "--run-dir", str(run)]
@@ -68,10 +76,7 @@ def test_training_skips_counts_and_names_odd_files(loader: str, tmp_path: Path, 
                                                    caplog: pytest.LogCaptureFixture) -> None:
     _skip_without_dali(loader)
     data = tmp_path / "data"
-    write_images(data / "train" / "a", 8, seed=1)
-    write_images(data / "train" / "b", 8, seed=2)
-    write_images(data / "val" / "a", 2, seed=3)
-    write_images(data / "val" / "b", 2, seed=4)
+    _two_class_tree(data)
     # Odd files spread over both classes: the rejects and the decodable ones.
     for i, name in enumerate(PREFLIGHT_REJECTS + DECODABLE):
         shutil.copy(ODD / name, data / "train" / "ab"[i % 2] / f"odd_{name}")
@@ -128,10 +133,7 @@ def test_validation_survives_a_file_that_fails_to_decode(
         loader: str, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture) -> None:
     _skip_without_dali(loader)
     data = tmp_path / "data"
-    write_images(data / "train" / "a", 8, seed=1)
-    write_images(data / "train" / "b", 8, seed=2)
-    write_images(data / "val" / "a", 2, seed=3)
-    write_images(data / "val" / "b", 2, seed=4)
+    _two_class_tree(data)
     (data / "val" / "b" / "zz_corrupt.jpg").write_bytes(body_corrupt_jpeg())
     code, err, summary = _train(data, tmp_path / "run", loader, steps=4, capsys=capsys)
     assert code == 0, err

@@ -14,20 +14,7 @@ import pytest
 
 from fastfood.errors import FastfoodError
 
-from test_reliability_support import run_in_process, write_images
-
-
-def _model_and_optimizer():
-    import keras
-
-    from fastfood.model import vgg19
-    from fastfood.train.step import make_optimizer
-
-    keras.utils.set_random_seed(0)
-    model = vgg19(2, image_size=32, width=0.125)
-    optimizer = make_optimizer(0.01, 0.9, loss_scale=False)
-    optimizer.build(model.trainable_variables)
-    return model, optimizer
+from test_reliability_support import run_in_process, tiny_model_and_optimizer, write_images
 
 
 def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
@@ -36,7 +23,7 @@ def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
     from fastfood.train.checkpoints import Checkpoints, Position
     from fastfood.train.rundir import write_start
 
-    model, optimizer = _model_and_optimizer()
+    model, optimizer = tiny_model_and_optimizer()
     ckpts = Checkpoints(run, model, optimizer, keep=3)
     for step in steps:
         ckpts.save(Position(step=step, epoch=0, batch_in_epoch=step))
@@ -56,7 +43,7 @@ def _truncate(prefix: Path) -> None:
 def _restore(run: Path):
     from fastfood.train.checkpoints import Checkpoints
 
-    model, optimizer = _model_and_optimizer()
+    model, optimizer = tiny_model_and_optimizer()
     return Checkpoints(run, model, optimizer, keep=3).restore()
 
 

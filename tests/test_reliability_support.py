@@ -104,6 +104,20 @@ def write_presplit(root: Path, train: dict[str, int], val: dict[str, int]) -> Pa
     return root
 
 
+def tiny_model_and_optimizer():
+    """A width-0.125 VGG19 at 32 px (2 classes) and a built SGD optimizer, seeded."""
+    import keras
+
+    from fastfood.model import vgg19
+    from fastfood.train.step import make_optimizer
+
+    keras.utils.set_random_seed(0)
+    model = vgg19(2, image_size=32, width=0.125)
+    optimizer = make_optimizer(0.01, 0.9, loss_scale=False)
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
 def listed_checkpoints(run_dir: Path) -> list[str]:
     """Prefixes named by ckpt/checkpoint (oldest first): what a resume may pick up."""
     import tensorflow as tf
