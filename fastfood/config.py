@@ -30,7 +30,7 @@ class LoaderConfig:
     batch_size: int = 64
     image_size: int = 224
     train_crop: str = "inception"  # inception (random-resized) | seed (random square, margin 10)
-    num_threads: int = 0  # 0: all cores
+    num_threads: int = 0  # 0: the cores split between this process's pipelines, capped
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class TrainConfig:
     save_every_s: float = 300.0  # and at least this often in wall-clock seconds
     keep_checkpoints: int = 3
     max_steps: int = 0  # 0: epochs * steps_per_epoch
+    strict: bool = False  # stop (with a checkpoint) on the first file that fails to decode
     seed: int = 0
     run_dir: str = ""
 

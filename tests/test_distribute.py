@@ -1,5 +1,11 @@
 """Two replicas (two logical CPUs) compute the same training as one device.
 
+Three ways of feeding the two replicas are compared with one device: host pipelines
+copied to the replicas, pipelines placed on their replica's device (the path DALI takes
+on GPUs under MirroredStrategy), and per-replica pipelines built by hand (the path a
+multi-worker cluster with several GPUs a worker takes). Evaluation over fixed-size,
+padded batches (DALI's) gives the same totals, also when a replica's shard is empty.
+
 Logical devices must be configured before TensorFlow initialises, so the comparison runs
 in a fresh interpreter.
 """
@@ -44,30 +50,54 @@ SCRIPT = textwrap.dedent(
         return 1e-3 * tf.add_n([tf.reduce_sum(tf.square(v)) for v in model.trainable_variables
                                 if "kernel" in v.path]) / 2
 
-    def dataset_fn(shard, batch):
+    from fastfood.loaders.order import padded_eval_indices
+
+    placed_on = []
+
+    def dataset_fn(shard, batch, device):
         i, n = shard
         assert batch == GLOBAL // n, (batch, n)
+        placed_on.append(tf.zeros([]).device)
         rows = slice(i * batch, (i + 1) * batch)
         return tf.data.Dataset.from_tensors((images[rows], labels[rows])).repeat(4)
 
-    def eval_fn(shard, batch):
+    def eval_fn(shard, batch, device):
         # Every example once, in shards of unequal length (10 and 6 rows: 3 and 2 batches).
         i, n = shard
         rows = [slice(0, GLOBAL), slice(0, 10), slice(10, GLOBAL)][i + n - 1]
         return tf.data.Dataset.from_tensor_slices((images[rows], labels[rows])).batch(4)
 
-    def run(strategy, loss_scale=False):
+    def padded_fn(count):
+        # As DALI reads for eval: fixed batches, every shard padded to the largest one's
+        # batch count with label -1 (an empty shard is all padding).
+        def fn(shard, batch, device):
+            idx, valid = padded_eval_indices(count, batch, shard)
+            lab = np.where(valid, labels[idx], -1).astype(np.int32)
+            return tf.data.Dataset.from_tensor_slices((images[idx], lab)).batch(batch)
+        return fn
+
+    def run(strategy, loss_scale=False, **placement):
         with strategy.scope():
             model = build()
             opt = make_optimizer(polynomial_decay(0.1, 10, 1e-4), 0.9, loss_scale=loss_scale)
             opt.build(model.trainable_variables)
         step = make_train_step(model, opt, strategy, global_batch=GLOBAL, weight_decay=1e-3,
                                l2_fn=l2)
-        it = iter(distribute.distribute(strategy, dataset_fn, GLOBAL))
+        del placed_on[:]
+        it = iter(distribute.distribute(strategy, dataset_fn, GLOBAL, **placement))
         logs = [{k: float(v) for k, v in step(it).items()} for _ in range(4)]
-        ev = evaluate(make_eval_step(model, strategy, num_classes=5),
-                      distribute.distribute(strategy, eval_fn, GLOBAL))
-        return {"logs": logs, "eval": ev, "layout": distribute.layout(strategy).kind,
+        eval_step = make_eval_step(model, strategy, num_classes=5)
+        ev = None
+        if not placement.get("local_pipelines"):
+            ev = evaluate(eval_step, distribute.distribute(strategy, eval_fn, GLOBAL))
+        padded = {}
+        for count in (GLOBAL, 1):
+            data = distribute.distribute(strategy, padded_fn(count), 8, **placement)
+            steps = -(-(count if distribute.layout(strategy).kind == "default"
+                        else -(-count // 2)) // 4)
+            padded[count] = evaluate(eval_step, iter(data), steps)
+        return {"logs": logs, "eval": ev, "padded": padded,
+                "layout": distribute.layout(strategy).kind, "placed_on": list(placed_on),
                 "kernel": model.layers[-2].kernel.numpy().ravel()[:8].tolist()}
 
     from fastfood.train.step import agree_on_overflow
@@ -84,11 +114,14 @@ SCRIPT = textwrap.dedent(
     one = run(distribute.make_strategy())
     two_strategy = distribute.make_strategy(devices=["/cpu:0", "/cpu:1"])
     two = run(two_strategy)
+    placed = run(two_strategy, on_device=True)
+    local = run(two_strategy, local_pipelines=True)
     keras.mixed_precision.set_global_policy("mixed_float16")
     fp16 = run(two_strategy, loss_scale=True)
     keras.mixed_precision.set_global_policy("float32")
     overflow = {"none": overflow_seen(two_strategy, -1), "replica1": overflow_seen(two_strategy, 1)}
-    print("RESULT " + json.dumps({"one": one, "two": two, "fp16": fp16, "overflow": overflow}))
+    print("RESULT " + json.dumps({"one": one, "two": two, "placed": placed, "local": local,
+                                  "fp16": fp16, "overflow": overflow}))
     """
 )
 
@@ -101,16 +134,31 @@ def test_two_replicas_match_one_device():
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
-    one, two = result["one"], result["two"]
-    assert one["layout"] == "default" and two["layout"] == "mirrored"
-    for a, b in zip(one["logs"], two["logs"]):
-        for key in ("loss", "xent", "l2", "top1", "lr"):
-            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (key, a, b)
+    one = result["one"]
+    assert one["layout"] == "default"
     assert one["logs"][-1]["loss"] < one["logs"][0]["loss"]
-    assert two["kernel"] == pytest.approx(one["kernel"], rel=1e-4, abs=1e-6)
+    for name in ("two", "placed", "local"):
+        two = result[name]
+        assert two["layout"] == "mirrored"
+        for a, b in zip(one["logs"], two["logs"]):
+            for key in ("loss", "xent", "l2", "top1", "lr"):
+                assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (name, key, a, b)
+        assert two["kernel"] == pytest.approx(one["kernel"], rel=1e-4, abs=1e-6), name
+        for count in ("16", "1"):
+            got, want = two["padded"][count], one["padded"][count]
+            assert got["count"] == want["count"] == int(count), (name, count, got)
+            for key in ("loss", "top1", "top5"):
+                assert got[key] == pytest.approx(want[key], rel=1e-4, abs=1e-6), (name, key)
+    two = result["two"]
     assert two["eval"]["count"] == one["eval"]["count"] == 16
     for key in ("loss", "top1", "top5"):
         assert two["eval"][key] == pytest.approx(one["eval"][key], rel=1e-4, abs=1e-6)
+    # Padded fixed-size eval batches give the same totals as plain ones.
+    for key in ("loss", "top1", "top5", "count"):
+        assert one["padded"]["16"][key] == pytest.approx(one["eval"][key], rel=1e-6)
+    # The placed path made each replica's pipeline under that replica's device.
+    assert sorted(d.rsplit("/", 1)[-1].lower() for d in result["placed"]["placed_on"]) == \
+        ["device:cpu:0", "device:cpu:1"], result["placed"]["placed_on"]
     # fp16 with loss scaling on two replicas: same losses to fp16 accuracy.
     fp16 = result["fp16"]
     assert all("loss_scale" in log for log in fp16["logs"])

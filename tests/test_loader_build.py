@@ -62,8 +62,16 @@ def _collect(ds: tf.data.Dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return images, labels
 
 
+def _tfdata(files: list[str], labels: list[int], *, deterministic: bool | None = None,
+            **request) -> tf.data.Dataset:
+    """The tf.data loader alone (no preflight), for a request given as keywords."""
+    return tfdata.build(files, labels, loaders.LoaderRequest(kind="tfdata", **request),
+                        deterministic=deterministic)
+
+
 def _labels(ds: tf.data.Dataset) -> list[int]:
-    return [int(v) for _, y in ds for v in y.numpy()]
+    """Every real sample's label in order (DALI's eval padding left out)."""
+    return [int(v) for _, y in ds for v in y.numpy() if v != loaders.PAD_LABEL]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -85,12 +93,19 @@ def test_training_contract(kind: str, tiny: list[str]) -> None:
 def test_eval_contract(kind: str, tiny: list[str]) -> None:
     files = tiny[:11]
     ds = loaders.build(kind, files, list(range(11)), training=False, batch_size=4, image_size=S)
-    assert ds.element_spec[0] == tf.TensorSpec([None, S, S, 3], tf.uint8)
-    assert ds.element_spec[1] == tf.TensorSpec([None], tf.int32)
     images, labels = _collect(ds)
-    assert [x.shape[0] for x in images] == [4, 4, 3]
-    if kind != "synthetic":
-        assert np.concatenate(labels).tolist() == list(range(11))  # input order, each once
+    if kind == "dali":
+        # Fixed-size batches: the last one is filled up with PAD_LABEL samples.
+        assert ds.element_spec[0] == tf.TensorSpec([4, S, S, 3], tf.uint8)
+        assert [x.shape[0] for x in images] == [4, 4, 4]
+        flat = np.concatenate(labels).tolist()
+        assert flat == list(range(11)) + [loaders.PAD_LABEL]
+    else:
+        assert ds.element_spec[0] == tf.TensorSpec([None, S, S, 3], tf.uint8)
+        assert ds.element_spec[1] == tf.TensorSpec([None], tf.int32)
+        assert [x.shape[0] for x in images] == [4, 4, 3]
+        if kind != "synthetic":
+            assert np.concatenate(labels).tolist() == list(range(11))  # input order, each once
     # A multiple of the batch size: no empty trailing batch.
     ds = loaders.build(kind, tiny[:8], list(range(8)), training=False, batch_size=4, image_size=S)
     assert [x.shape[0] for x, _ in ds] == [4, 4]
@@ -104,10 +119,11 @@ def test_labels_stay_with_their_pixels(kind: str, coloured: list[str]) -> None:
                            batch_size=3, image_size=S, epoch=1)
         n = 0
         for x, y in ds:
-            means = x.numpy().reshape(x.shape[0], -1, 3).mean(axis=1)
+            keep = y.numpy() != loaders.PAD_LABEL
+            means = x.numpy()[keep].reshape(int(keep.sum()), -1, 3).mean(axis=1)
             nearest = np.abs(means[:, None, :] - colours[None]).sum(-1).argmin(1)
-            assert nearest.tolist() == y.numpy().tolist()
-            n += x.shape[0]
+            assert nearest.tolist() == y.numpy()[keep].tolist()
+            n += int(keep.sum())
         assert n == len(coloured)
 
 
@@ -119,8 +135,9 @@ def test_training_order_is_the_shared_epoch_order(kind: str, tiny: list[str]) ->
         ds = loaders.build("dali", tiny, list(range(n)), training=True, batch_size=4,
                            image_size=S, seed=5, epoch=3)
     else:  # the default tf.data map may reorder within its window; ask for strict order
-        ds = tfdata.build(tiny, list(range(n)), training=True, batch_size=4, image_size=S,
-                          seed=5, epoch=3, deterministic=True)
+        ds = tfdata.build(tiny, list(range(n)), loaders.LoaderRequest(
+            kind="tfdata", training=True, batch_size=4, image_size=S, seed=5, epoch=3),
+            deterministic=True)
     assert _labels(ds) == expected
     other = order.epoch_indices(n, seed=5, epoch=4, batch_size=4)[0].tolist()
     assert other != expected
@@ -152,8 +169,8 @@ def test_shards_are_disjoint_complete_and_in_step(kind: str, tiny: list[str]) ->
 
 def test_skip_batches_resumes_exactly_tfdata(tiny: list[str]) -> None:
     kw = dict(training=True, batch_size=4, image_size=S, seed=1, epoch=2, deterministic=True)
-    full_x, full_y = _collect(tfdata.build(tiny, list(range(len(tiny))), **kw))
-    rest_x, rest_y = _collect(tfdata.build(tiny, list(range(len(tiny))), skip_batches=3, **kw))
+    full_x, full_y = _collect(_tfdata(tiny, list(range(len(tiny))), **kw))
+    rest_x, rest_y = _collect(_tfdata(tiny, list(range(len(tiny))), skip_batches=3, **kw))
     assert len(rest_x) == len(full_x) - 3
     # Same files AND the same crops and flips: the randomness is keyed by epoch position.
     for a, b in zip(full_x[3:], rest_x):
@@ -176,9 +193,9 @@ def test_skip_batches_resumes_at_the_right_place(kind: str, tiny: list[str]) -> 
 
 def test_tfdata_epoch_is_reproducible_and_epochs_differ(tiny: list[str]) -> None:
     kw = dict(training=True, batch_size=4, image_size=S, seed=9, deterministic=True)
-    a, _ = _collect(tfdata.build(tiny, list(range(len(tiny))), epoch=0, **kw))
-    b, _ = _collect(tfdata.build(tiny, list(range(len(tiny))), epoch=0, **kw))
-    c, _ = _collect(tfdata.build(tiny, list(range(len(tiny))), epoch=1, **kw))
+    a, _ = _collect(_tfdata(tiny, list(range(len(tiny))), epoch=0, **kw))
+    b, _ = _collect(_tfdata(tiny, list(range(len(tiny))), epoch=0, **kw))
+    c, _ = _collect(_tfdata(tiny, list(range(len(tiny))), epoch=1, **kw))
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
@@ -210,7 +227,7 @@ def test_tfdata_training_skips_a_file_that_fails_decode_after_the_preflight(tmp_
     data = bytearray(Path(files[3]).read_bytes())
     del data[2:4]  # drop the APP0 marker bytes: the header no longer parses
     Path(files[3]).write_bytes(bytes(data))
-    labels = _labels(tfdata.build(files, list(range(8)), training=True, batch_size=1, image_size=S))
+    labels = _labels(_tfdata(files, list(range(8)), training=True, batch_size=1, image_size=S))
     assert sorted(labels) == [0, 1, 2, 4, 5, 6, 7]
 
 

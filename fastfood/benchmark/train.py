@@ -61,62 +61,55 @@ def start_precision(precision: str, xla: str = "auto") -> tuple[Any, bool, dict[
 
 
 def _model(setup: TrainSetup) -> Any:
-    from fastfood.model import vgg19
+    from fastfood import model as models
+    from fastfood.config import ModelConfig
 
-    return vgg19(setup.num_classes, image_size=setup.image_size, width=setup.width,
-                 weights=None)
+    return models.build(ModelConfig(num_classes=setup.num_classes, image_size=setup.image_size,
+                                    width=setup.width, weights="none"))
+
+
+def _run_config(setup: TrainSetup, loader: str, total: int) -> Any:
+    """The RunConfig a real run with this setup would have (what `train.setup` builds from)."""
+    from fastfood.config import LoaderConfig, ModelConfig, RunConfig, TrainConfig
+
+    return RunConfig(
+        loader=LoaderConfig(kind=loader, batch_size=setup.batch_size),
+        model=ModelConfig(num_classes=setup.num_classes, image_size=setup.image_size,
+                          width=setup.width, weights="none"),
+        train=TrainConfig(lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
+                          max_steps=total, seed=setup.seed),
+    )
 
 
 class EpochFeeder:
-    """Hands the step an iterator with a batch left, building the next epoch when needed.
+    """Hands the step an iterator with a batch left, as the training loop does.
 
-    Mirrors the training loop: one dataset per epoch from `fastfood.loaders.build`,
-    distributed over the strategy's replicas.
+    Through the loop's own `TrainFeed`: DALI's pipelines built once for the whole
+    benchmark, tf.data's dataset made per epoch.
     """
 
     def __init__(self, kind: str, files: Sequence[str], labels: Sequence[int],
-                 strategy: Any, setup: TrainSetup):
-        from fastfood import loaders
-        from fastfood.train import distribute
+                 strategy: Any, setup: TrainSetup, total_steps: int = 10_000):
+        from fastfood.loaders.request import LoaderRequest
+        from fastfood.train import distribute, setup as train_setup
+        from fastfood.train.feeds import TrainFeed
 
-        self.kind, self.files, self.labels = kind, list(files), list(labels)
-        self.strategy, self.setup = strategy, setup
         self.layout = distribute.layout(strategy)
-        per_replica = self.layout.per_replica_batch(setup.batch_size)
-        self.steps_per_epoch = loaders.steps_per_epoch(
-            len(self.files), per_replica, (0, self.layout.num_pipelines)
-        ) // self.layout.replicas_per_pipeline
-        if self.steps_per_epoch < 1:
-            from fastfood.errors import FastfoodError
-
-            raise FastfoodError(f"{len(self.files)} images make no full batch of {per_replica}")
+        config = _run_config(setup, kind, total_steps)
+        self.plan = train_setup.plan(len(files), config, self.layout)
+        self.steps_per_epoch = self.plan.steps_per_epoch
+        request = LoaderRequest(kind=kind, batch_size=setup.batch_size,
+                                image_size=setup.image_size, seed=setup.seed)
+        self.feed = TrainFeed(strategy, files, labels, request, global_batch=setup.batch_size,
+                              num_epochs=self.plan.num_epochs)
         self.epoch, self.left, self.iterator = -1, 0, None
 
-    def _dataset(self, shard: tuple[int, int], batch: int) -> Any:
-        from fastfood import loaders
-
-        return loaders.build(
-            self.kind, self.files, self.labels, training=True, batch_size=batch,
-            image_size=self.setup.image_size, seed=self.setup.seed, shard=shard,
-            epoch=self.epoch)
-
     def next_iterator(self) -> Any:
-        from fastfood.train import distribute
-
         if self.left == 0:
             self.epoch += 1
-            on_device = self.kind == "dali" and _has_gpu()
-            data = distribute.distribute(self.strategy, self._dataset, self.setup.batch_size,
-                                         on_device=on_device)
-            self.iterator, self.left = iter(data), self.steps_per_epoch
+            self.iterator, self.left = self.feed.at(self.epoch, 0), self.steps_per_epoch
         self.left -= 1
         return self.iterator
-
-
-def _has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 @dataclass
@@ -138,21 +131,14 @@ def fastfood_runner(name: str, loader: str, files: Sequence[str], labels: Sequen
                     setup: TrainSetup, chosen: Any, jit: bool, info: dict[str, Any]) -> Runner:
     """fastfood's compiled train step fed by `loader` ('synthetic' for compute alone)."""
     from fastfood.train import distribute
-    from fastfood.train import step as train_step_lib
-    from fastfood.train.schedule import polynomial_decay
+    from fastfood.train import setup as train_setup
 
     strategy = distribute.make_strategy()
     total = setup.warmup + setup.steps * setup.repeats
-    with strategy.scope():
-        model = _model(setup)
-        # As fastfood.train.loop builds it: SGD momentum on the seed's polynomial decay.
-        optimizer = train_step_lib.make_optimizer(polynomial_decay(LEARNING_RATE, total, 1e-4),
-                                                  MOMENTUM, loss_scale=chosen.loss_scale)
-        optimizer.build(model.trainable_variables)
-    step = train_step_lib.make_train_step(model, optimizer, strategy,
-                                          global_batch=setup.batch_size,
-                                          weight_decay=WEIGHT_DECAY, jit_compile=jit)
-    feeder = EpochFeeder(loader, files, labels, strategy, setup)
+    parts = train_setup.build(_run_config(setup, loader, total), strategy, total,
+                              loss_scale=chosen.loss_scale, jit_compile=jit)
+    step = parts.train_step
+    feeder = EpochFeeder(loader, files, labels, strategy, setup, total)
 
     def run(n: int) -> float:
         start = time.perf_counter()

@@ -37,6 +37,7 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "run_dir": (("train", "run_dir"),),
     "max_steps": (("train", "max_steps"),),
     "seed": (("train", "seed"),),
+    "strict": (("train", "strict"),),
 }
 
 
@@ -117,6 +118,9 @@ def build_config(params: dict[str, Any], explicit: set[str], base: Any = None) -
 @click.option("--max-steps", type=int, default=0, show_default=True,
               help="Stop after N steps (0: epochs x steps per epoch).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--strict", is_flag=True,
+              help="Stop (with a checkpoint) on the first image that fails to decode, "
+                   "instead of naming it and going on.")
 @click.pass_context
 def train(ctx: click.Context, resume: bool, **params: Any) -> None:
     """Fine-tune VGG19 on a dataset; checkpoints and logs go to the run directory.

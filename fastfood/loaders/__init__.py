@@ -12,9 +12,15 @@ One contract, three implementations (``kind``), so the training loop never asks 
 
 Every kind returns a ``tf.data.Dataset`` of ``(images, labels)``: images uint8
 ``[batch, S, S, 3]`` RGB 0-255, labels int32 ``[batch]``. The batch dimension is static in
-training mode (remainder dropped) and ``None`` in eval mode (last partial batch kept).
+training mode (remainder dropped). In eval mode tf.data and synthetic keep a last partial
+batch (batch dimension ``None``); DALI, whose batches are fixed-size, fills the last batch
+up with samples labelled ``PAD_LABEL`` (-1), which the metrics leave out.
 
-Training mode yields ONE epoch (the loop builds a dataset per epoch): the files in the order
+A DALI dataset that decodes on the GPU is handed over bare and endless (no tf.data op may
+sit on top of it: those run on the host); its consumer counts the steps. Elsewhere the
+dataset ends after the requested epochs.
+
+Training mode yields ``epochs`` epochs from ``epoch`` on (one by default): the files in the order
 ``order.epoch_order(n, seed, epoch)``, the same for every kind, sharded as DALI shards
 (shard ``i`` of ``n`` takes the contiguous chunk ``[N*i//n, N*(i+1)//n)`` of the permutation),
 ``steps_per_epoch`` batches for every shard, starting after ``skip_batches`` batches so a run
@@ -59,20 +65,26 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastfood.errors import FastfoodError
 from fastfood.loaders import order, validate
-from fastfood.loaders.spec import CROPS, KINDS
+from fastfood.loaders.request import LoaderRequest
+from fastfood.loaders.spec import KINDS
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["build", "steps_per_epoch", "resolve_kind", "dali_available"]
+__all__ = ["build", "build_request", "LoaderRequest", "PAD_LABEL", "steps_per_epoch",
+           "resolve_kind", "dali_available"]
 
 log = logging.getLogger("fastfood")
 
 _MAX_NAMED = 20  # bad files named in one log line; the report gets all of them
+
+# The label of a padding sample: eval batches of a fixed size are filled up with samples
+# carrying it, and the metrics leave them out.
+PAD_LABEL = -1
 
 
 def steps_per_epoch(num_files: int, batch_size: int, shard: tuple[int, int] = (0, 1)) -> int:
@@ -104,6 +116,11 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
+def preflight(files: Sequence[str]) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
+    """(indices of the usable files, (path, reason) of the others), remembered per list."""
+    return _preflight(tuple(str(f) for f in files))
+
+
 @functools.lru_cache(maxsize=4)
 def _preflight(files: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
     """check_files, remembered: the loop builds a dataset per epoch over the same list."""
@@ -121,38 +138,31 @@ def build(
     files: Sequence[str],
     labels: Sequence[int],
     *,
-    training: bool,
-    batch_size: int,
-    image_size: int,
-    seed: int = 0,
-    shard: tuple[int, int] = (0, 1),
-    epoch: int = 0,
-    skip_batches: int = 0,
-    crop: str = "inception",
-    num_threads: int = 0,
     report: list[tuple[str, str]] | None = None,
+    **request: Any,
 ) -> "tf.data.Dataset":
     """A dataset of ``(images uint8 [B,S,S,3], labels int32 [B])``; see the module docstring.
 
+    ``request``: the fields of ``LoaderRequest`` (training, batch_size, image_size, seed,
+    shard, epoch, epochs, skip_batches, crop, num_threads, device, skips), checked there.
     ``report``: when given, ``(path, reason)`` of every file skipped by the preflight is
-    appended to it. ``num_threads``: decode threads, 0 for one per CPU core.
+    appended to it.
     """
+    return build_request(LoaderRequest(kind=kind, **request), files, labels, report=report)
+
+
+def build_request(request: LoaderRequest, files: Sequence[str], labels: Sequence[int], *,
+                  report: list[tuple[str, str]] | None = None) -> "tf.data.Dataset":
+    """``build`` for a request already made (the training loop keeps one per pipeline)."""
     files = [str(f) for f in files]
     labels = [int(x) for x in labels]
     if len(files) != len(labels):
         raise ValueError(f"{len(files)} files but {len(labels)} labels")
-    if batch_size < 1 or image_size < 1:
-        raise FastfoodError(f"batch size and image size must be >= 1, got {batch_size} and {image_size}")
-    if crop not in CROPS:
-        raise FastfoodError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
-    if skip_batches < 0:
-        raise ValueError(f"skip_batches must be >= 0, got {skip_batches}")
-    shard = order.check_shard(shard)
-    kind = resolve_kind(kind)
+    request = request.but(kind=resolve_kind(request.kind))
     if not files:
         raise FastfoodError("no image files to load (empty file list)")
 
-    if kind != "synthetic":
+    if request.kind != "synthetic":
         good, bad = _preflight(tuple(files))
         if report is not None:
             report.extend(bad)
@@ -162,24 +172,20 @@ def build(
         if bad:
             files = [files[i] for i in good]
             labels = [labels[i] for i in good]
-    if training and steps_per_epoch(len(files), batch_size, shard) == 0:
+    if request.training and steps_per_epoch(len(files), request.batch_size, request.shard) == 0:
         raise FastfoodError(
-            f"{len(files)} usable images make no full batch of {batch_size} per shard "
-            f"({shard[1]} shards): lower --batch-size"
+            f"{len(files)} usable images make no full batch of {request.batch_size} per shard "
+            f"({request.shard[1]} shards): lower --batch-size"
         )
 
-    common = dict(
-        training=training, batch_size=batch_size, image_size=image_size, seed=seed,
-        shard=shard, epoch=epoch, skip_batches=skip_batches,
-    )
-    if kind == "synthetic":
+    if request.kind == "synthetic":
         from fastfood.loaders import synthetic
 
-        return synthetic.build(len(files), labels, **common)
-    if kind == "dali":
+        return synthetic.build(len(files), labels, request)
+    if request.kind == "dali":
         from fastfood.loaders import dali
 
-        return dali.build(files, labels, crop=crop, num_threads=num_threads, **common)
+        return dali.build(files, labels, request)
     from fastfood.loaders import tfdata
 
-    return tfdata.build(files, labels, crop=crop, num_threads=num_threads, **common)
+    return tfdata.build(files, labels, request)

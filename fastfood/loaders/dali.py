@@ -1,19 +1,23 @@
 """The DALI loader: ``dali_pipeline.fastfood_pipeline`` wrapped in a ``DALIDataset``.
 
-Placement: with a GPU visible to TensorFlow the pipeline decodes with ``device='mixed'``
-and the dataset lives on ``/gpu:N`` with ``device_id=N``, so batches arrive in GPU memory
-without a host copy. N is the GPU named by the caller's ``tf.device`` scope (how
-``tf.distribute`` places a per-replica pipeline with ``experimental_place_dataset_on_device``,
-as DALI's tf.distribute guide does), else 0. Without a GPU it runs DALI's CPU backend with
-``device_id=None`` under ``/cpu:0``.
+Placement: with a GPU the pipeline decodes with ``device='mixed'`` (nvJPEG) and the
+dataset is made under ``tf.device('/gpu:N')`` with ``device_id=N``, so batches arrive in
+that GPU's memory. N comes from the request (``device='gpu:N'``), else from the caller's
+``tf.device`` scope (how ``tf.distribute`` places a per-replica pipeline with
+``experimental_place_dataset_on_device``, as DALI's tf.distribute guide does), else 0.
+Without a GPU it runs DALI's CPU backend with ``device_id=None`` under ``/cpu:0``.
 
-Epochs: ``DALIDataset`` never ends (its reader wraps around), so training takes exactly
-``steps_per_epoch - skip_batches`` batches from a pipeline whose reader holds exactly those
-files, in the epoch's order. Eval needs every file once with the last partial batch kept,
-and DALI batches are fixed-size, so eval concatenates two pipelines: the full batches, then
-one pipeline whose batch size is the remainder. Nothing is padded or trimmed, so no
-TensorFlow op ever touches the (possibly GPU-resident) images; ``take`` and ``concatenate``
-only pass them through.
+A GPU-placed dataset is returned bare: TensorFlow registers ``take``, ``concatenate`` and
+the other dataset ops for the host only, so any of them on top would copy every batch
+GPU -> host -> GPU, or fail on the device mismatch. It never ends (the reader wraps
+around); the consumer counts its steps, and must make its iterator under the same
+``tf.device`` (``placement``). On the host the dataset ends after the request's batches,
+unless the request is ``endless`` (the training loop's long-lived pipelines).
+
+Lifetime: one pipeline serves a whole run. Training hands the reader every remaining
+epoch's order back to back (``order.run_indices``); eval pads the shard to whole batches
+with ``PAD_LABEL`` samples (``order.padded_eval_indices``), so each validation pass reads
+exactly one reader epoch and the next pass starts at the first file again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from fastfood.loaders import order
+from fastfood.loaders.budget import budget
 from fastfood.loaders.dali_pipeline import make_pipeline
+from fastfood.loaders.request import LoaderRequest
 
 
 def _dali_seed(*parts: int) -> int:
@@ -41,101 +47,82 @@ def _scoped_gpu() -> int:
     return 0
 
 
-def _num_threads(num_threads: int) -> int:
-    import os
+def gpu_of(request: LoaderRequest) -> int | None:
+    """The GPU this request's pipeline decodes on, or None for DALI's CPU backend."""
+    if request.device == "cpu":
+        return None
+    if request.gpu_index is not None:
+        return request.gpu_index
+    return _scoped_gpu() if tf.config.list_physical_devices("GPU") else None
 
-    return num_threads if num_threads > 0 else (os.cpu_count() or 1)
+
+def placement(request: LoaderRequest) -> str:
+    """The ``tf.device`` string the dataset lives on; make its iterator under it."""
+    gpu = gpu_of(request)
+    return "/cpu:0" if gpu is None else f"/gpu:{gpu}"
 
 
-def _dataset(
-    files: Sequence[str],
-    labels: Sequence[int],
-    *,
-    training: bool,
-    batch_size: int,
-    image_size: int,
-    crop: str,
-    seed: int,
-    num_threads: int,
-    gpu: bool,
-    static_batch: bool,
-) -> tf.data.Dataset:
-    threads = _num_threads(num_threads)
-    device_id = _scoped_gpu() if gpu else None
+def steps(num_files: int, request: LoaderRequest) -> int:
+    """Batches the dataset yields: the run's remaining training batches, or one eval pass."""
+    if request.training:
+        spe = order.steps_per_epoch(num_files, request.batch_size, request.shard)
+        return max(spe * request.epochs - request.skip_batches, 0)
+    indices, _ = order.padded_eval_indices(num_files, request.batch_size, request.shard)
+    return len(indices) // request.batch_size
+
+
+def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest,
+          *, pipelines: int = 1) -> tf.data.Dataset:
+    """Files already preflighted (see ``fastfood.loaders.build``) to batches.
+
+    ``pipelines``: how many DALI pipelines this process runs side by side (one per local
+    replica), which splits the cores between them (``budget.budget``).
+    """
+    gpu = gpu_of(request)
+    n, batch, size = len(files), request.batch_size, request.image_size
+    if request.training:
+        indices = order.run_indices(
+            n, seed=request.seed, epoch=request.epoch, epochs=request.epochs,
+            batch_size=batch, shard=request.shard, skip_batches=request.skip_batches)
+        if len(indices) == 0:  # resumed at the very end of the run
+            return _empty(size, batch)
+        read_labels = [labels[i] for i in indices]
+        seed = _dali_seed(request.seed, request.epoch, request.shard[0], request.skip_batches)
+    else:
+        indices, valid = order.padded_eval_indices(n, batch, request.shard)
+        read_labels = [labels[i] if ok else -1 for i, ok in zip(indices, valid)]
+        seed = request.seed
+    share = budget(pipelines=pipelines, requested_threads=request.num_threads)
     pipe = make_pipeline(
-        files, labels, training=training, batch_size=batch_size, image_size=image_size,
-        device="gpu" if gpu else "cpu", crop=crop, seed=seed, num_threads=threads,
-        device_id=device_id,
+        [files[i] for i in indices], read_labels, request.but(seed=seed),
+        device="cpu" if gpu is None else "gpu", device_id=gpu, share=share,
     )
-    batch = batch_size if static_batch else None
+    dataset = wrap(pipe, gpu, batch, size, share.num_threads)
+    if gpu is not None or request.endless:
+        return dataset
+    return dataset.take(steps(n, request))
+
+
+def wrap(pipe, gpu: int | None, batch: int, image_size: int, num_threads: int) -> tf.data.Dataset:
+    """The pipeline as a ``DALIDataset`` made under its device: ``/gpu:N``, or the host.
+
+    Returned as it is, with nothing on top (see the module docstring).
+    """
     import nvidia.dali.plugin.tf as dali_tf
 
-    with tf.device(f"/gpu:{device_id}" if gpu else "/cpu:0"):
+    with tf.device("/cpu:0" if gpu is None else f"/gpu:{gpu}"):
         return dali_tf.DALIDataset(
             pipeline=pipe,
-            batch_size=batch_size,
-            num_threads=threads,
-            device_id=device_id,
+            batch_size=batch,
+            num_threads=num_threads,
+            device_id=gpu,
             output_shapes=((batch, image_size, image_size, 3), (batch,)),
             output_dtypes=(tf.uint8, tf.int32),
         )
 
 
-def build(
-    files: Sequence[str],
-    labels: Sequence[int],
-    *,
-    training: bool,
-    batch_size: int,
-    image_size: int,
-    seed: int = 0,
-    shard: tuple[int, int] = (0, 1),
-    epoch: int = 0,
-    skip_batches: int = 0,
-    crop: str = "inception",
-    num_threads: int = 0,
-) -> tf.data.Dataset:
-    """Files already preflighted (see ``fastfood.loaders.build``) to batches."""
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    common = dict(image_size=image_size, crop=crop, num_threads=num_threads, gpu=gpu)
-    if training:
-        indices, _ = order.epoch_indices(
-            len(files), seed=seed, epoch=epoch, batch_size=batch_size,
-            shard=shard, skip_batches=skip_batches,
-        )
-        steps = len(indices) // batch_size
-        if steps == 0:  # resumed at the very end of the epoch
-            return _empty(image_size, batch_size)
-        ds = _dataset(
-            [files[i] for i in indices], [labels[i] for i in indices], training=True,
-            batch_size=batch_size, seed=_dali_seed(seed, epoch, shard[0], skip_batches),
-            static_batch=True, **common,
-        )
-        return ds.take(steps)
-
-    indices = order.eval_indices(len(files), shard)
-    full, rest = divmod(len(indices), batch_size)
-    parts = []
-    if full:
-        head = indices[: full * batch_size]
-        parts.append(
-            _dataset([files[i] for i in head], [labels[i] for i in head], training=False,
-                     batch_size=batch_size, seed=seed, static_batch=False, **common).take(full)
-        )
-    if rest:
-        tail = indices[full * batch_size:]
-        parts.append(
-            _dataset([files[i] for i in tail], [labels[i] for i in tail], training=False,
-                     batch_size=rest, seed=seed, static_batch=False, **common).take(1)
-        )
-    ds = parts[0]
-    for part in parts[1:]:
-        ds = ds.concatenate(part)
-    return ds
-
-
 def _empty(image_size: int, batch_size: int) -> tf.data.Dataset:
-    """A zero-step epoch with the training element spec."""
+    """A zero-step dataset with the training element spec."""
     images = np.zeros((0, batch_size, image_size, image_size, 3), np.uint8)
     labels = np.zeros((0, batch_size), np.int32)
     return tf.data.Dataset.from_tensor_slices((images, labels))

@@ -1,23 +1,20 @@
 """The DALI pipeline: file list in, uint8 RGB batches and int32 labels out. No TensorFlow.
 
 Kept free of TensorFlow so it can be benchmarked alone on a machine with only DALI (and
-numpy) installed::
-
-    python -m fastfood.loaders.dali_pipeline --files-from LIST_OR_DIR --batch-size 64 \\
-        --image-size 224 --device gpu --mode train --iters 100
-
-prints one JSON line with images per second (warm-up excluded). ``dali.py`` wraps the same
-pipeline in ``DALIDataset`` for training.
+numpy) installed (``python -m fastfood.benchmark.dali_alone --help``). ``dali.py`` wraps
+the same pipeline in ``DALIDataset`` for training.
 
 Order. ``fn.readers.file`` gets an explicit ``files=`` list in the exact order we want and
-``random_shuffle=False``: the epoch permutation is computed by ``order.epoch_order`` and
-handed in, one pipeline per epoch. DALI's own shuffling (``random_shuffle=True``) draws from
+``random_shuffle=False``: in training, every epoch's permutation (``order.epoch_order``),
+back to back for the rest of the run, so one pipeline (nvJPEG handles, pinned buffers,
+threads) serves the whole run; in eval, the shard padded to whole batches, so one pipeline
+serves every validation pass, each pass reading exactly one reader epoch. DALI's own shuffling (``random_shuffle=True``) draws from
 a fixed-size buffer with DALI's RNG, so the order would be neither the one tf.data uses nor
 recomputable for resuming mid-epoch. ``shard_id``/``num_shards`` are the reader's own; the
 fastfood loader slices the shard (and skipped batches) out in numpy with the same arithmetic
 (``order.shard_bounds``, checked against this reader in the tests) and passes one shard.
-``pad_last_batch=True`` repeats the last sample to fill a final partial batch; eval mode
-trims those repeats off.
+Padding slots get the label ``PAD_LABEL`` (-1), which the metrics leave out (labels are
+handed to the reader shifted by one, since it takes no negative labels, and shifted back).
 
 Decoding. ``device='gpu'`` decodes with ``device='mixed'`` (nvJPEG, the hardware JPEG
 decoder taking ``HW_DECODER_LOAD`` of the images) and resizes on the GPU; ``'cpu'`` uses
@@ -43,11 +40,6 @@ difference about 0.01-0.2 per image on 0-255 (see tests/test_parity.py).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,6 +47,9 @@ import nvidia.dali.math as dmath
 from nvidia.dali import fn, pipeline_def, types
 
 from fastfood.loaders import native
+from fastfood.loaders.budget import Budget, budget
+from fastfood.loaders.order import padded_eval_indices
+from fastfood.loaders.request import LoaderRequest
 from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SEED_MARGIN
 
 # nvJPEG settings for device='mixed', after NVIDIA's DALI ResNet-50 examples: send 65% of
@@ -74,15 +69,20 @@ PREALLOCATE_HEIGHT_HINT = 512
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def decoder_args(device: str) -> dict:
-    """Keyword arguments shared by every image decoder in the pipeline."""
+def decoder_args(device: str, paddings: tuple[int, int] | None = None) -> dict:
+    """Keyword arguments shared by every image decoder in the pipeline.
+
+    ``paddings``: nvJPEG's (device, pinned host) buffer paddings in bytes, sized for the
+    data by ``budget.budget``; NVIDIA's ImageNet values when not given.
+    """
     args: dict = {"output_type": types.RGB, "adjust_orientation": False}
+    device_padding, host_padding = paddings or (DEVICE_MEMORY_PADDING, HOST_MEMORY_PADDING)
     if device == "gpu":
         args.update(
             device="mixed",
             hw_decoder_load=HW_DECODER_LOAD,
-            device_memory_padding=DEVICE_MEMORY_PADDING,
-            host_memory_padding=HOST_MEMORY_PADDING,
+            device_memory_padding=device_padding,
+            host_memory_padding=host_padding,
             preallocate_width_hint=PREALLOCATE_WIDTH_HINT,
             preallocate_height_hint=PREALLOCATE_HEIGHT_HINT,
             jpeg_fancy_upsampling=True,
@@ -130,27 +130,25 @@ def fastfood_pipeline(
     image_size: int,
     device: str = "cpu",
     crop: str = "inception",
-    shard_id: int = 0,
-    num_shards: int = 1,
+    paddings: tuple[int, int] | None = None,
 ):
     """Images uint8 ``[S, S, 3]`` HWC RGB and scalar int32 labels, per sample.
 
     ``device``: 'gpu' (mixed decode, GPU resize; outputs on the GPU) or 'cpu'.
-    Pipeline arguments (``batch_size``, ``num_threads``, ``device_id``, ``seed``, ...) are
-    the usual ``@pipeline_def`` ones; ``device_id=None`` for a CPU-only pipeline.
+    ``labels`` are the true labels shifted up by one (0 marks a padding slot, which comes
+    out as -1). Pipeline arguments (``batch_size``, ``num_threads``, ``device_id``,
+    ``seed``, ...) are the usual ``@pipeline_def`` ones; ``device_id=None`` for a CPU-only
+    pipeline.
     """
     if device not in ("cpu", "gpu"):
         raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
     encoded, label = fn.readers.file(
         files=[str(f) for f in files],
         labels=[int(x) for x in labels],
-        shard_id=shard_id,
-        num_shards=num_shards,
         random_shuffle=False,
-        pad_last_batch=True,
         name="Reader",
     )
-    dec = decoder_args(device)
+    dec = decoder_args(device, paddings)
     if training:
         if crop == "inception":
             images = fn.decoders.image_random_crop(
@@ -184,7 +182,7 @@ def fastfood_pipeline(
         extent = fn.stack(side, side)
         images = fn.decoders.image_slice(encoded, anchor, extent, axis_names="HW", **dec)
         images = _resize(images, image_size, device)
-    label = fn.cast(fn.reshape(label, shape=[]), dtype=types.INT32)
+    label = fn.cast(fn.reshape(label, shape=[]), dtype=types.INT32) - 1
     if device == "gpu":
         label = label.gpu()
     return images, label
@@ -193,36 +191,43 @@ def fastfood_pipeline(
 def make_pipeline(
     files: Sequence[str],
     labels: Sequence[int],
+    request: LoaderRequest,
     *,
-    training: bool,
-    batch_size: int,
-    image_size: int,
     device: str = "cpu",
-    crop: str = "inception",
-    seed: int = 0,
-    num_threads: int = 0,
     device_id: int | None = None,
-    shard: tuple[int, int] = (0, 1),
+    share: Budget | None = None,
 ):
-    """Build (not run) the pipeline; ``num_threads=0`` means one thread per CPU core."""
-    threads = num_threads if num_threads > 0 else (os.cpu_count() or 1)
+    """Build (not run) the pipeline for a request over files already in reading order.
+
+    Training: ``files`` in the order they are to be read (``order.run_indices``). Eval:
+    the files to read, with label -1 on padding slots; a list that is not a whole number
+    of batches is padded here. ``share``: this pipeline's threads and decoder paddings
+    (``budget.budget`` for one pipeline when not given).
+    """
+    share = share or budget(requested_threads=request.num_threads)
+    files, labels = list(files), [int(x) for x in labels]
+    if not request.training and len(files) % request.batch_size:
+        indices, valid = padded_eval_indices(len(files), request.batch_size)
+        files = [files[i] for i in indices]
+        labels = [labels[i] if ok else -1 for i, ok in zip(indices, valid)]
+    labels = [x + 1 for x in labels]
     return fastfood_pipeline(
         files,
         labels,
-        training=training,
-        image_size=image_size,
+        training=request.training,
+        image_size=request.image_size,
         device=device,
-        crop=crop,
-        shard_id=shard[0],
-        num_shards=shard[1],
-        batch_size=batch_size,
-        num_threads=threads,
+        crop=request.crop,
+        paddings=(share.device_memory_padding, share.host_memory_padding),
+        batch_size=request.batch_size,
+        num_threads=share.num_threads,
         device_id=device_id if device == "gpu" else None,
-        seed=seed,
+        seed=request.seed,
+        prefetch_queue_depth=2,
     )
 
 
-def _files_from(source: str) -> tuple[list[str], list[int]]:
+def files_from(source: str) -> tuple[list[str], list[int]]:
     """A directory (class folders, or loose images: label 0) or a list file of 'path [label]'."""
     root = Path(source)
     if root.is_dir():
@@ -245,84 +250,3 @@ def _files_from(source: str) -> tuple[list[str], list[int]]:
         files.append(str(p if p.is_absolute() else root.parent / p))
         labels.append(label)
     return files, labels
-
-
-def benchmark(argv: Sequence[str] | None = None) -> dict:
-    """Run the pipeline alone and return its throughput (the CLI prints it as JSON)."""
-    ap = argparse.ArgumentParser(
-        prog="python -m fastfood.loaders.dali_pipeline",
-        description="Benchmark the fastfood DALI pipeline alone (no TensorFlow).",
-    )
-    ap.add_argument("--files-from", required=True, help="image folder, or text file of 'path [label]' lines")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--image-size", type=int, default=224)
-    ap.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
-    ap.add_argument("--mode", choices=("train", "eval"), default="train")
-    ap.add_argument("--crop", choices=("inception", "seed"), default="inception")
-    ap.add_argument("--iters", type=int, default=100)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--num-threads", type=int, default=0, help="0: one per CPU core")
-    ap.add_argument("--device-id", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-
-    # Same preflight and epoch order as the real loader (both modules are TF-free).
-    from fastfood.loaders.order import epoch_order
-    from fastfood.loaders.validate import check_files
-
-    files, labels = _files_from(args.files_from)
-    good, bad = check_files(files)
-    files, labels = [files[i] for i in good], [labels[i] for i in good]
-    if not files:
-        raise SystemExit(f"no usable images in {args.files_from}")
-    training = args.mode == "train"
-    if training:
-        perm = epoch_order(len(files), args.seed, 0)
-        files, labels = [files[i] for i in perm], [labels[i] for i in perm]
-    pipe = make_pipeline(
-        files,
-        labels,
-        training=training,
-        batch_size=args.batch_size,
-        image_size=args.image_size,
-        device=args.device,
-        crop=args.crop,
-        seed=args.seed,
-        num_threads=args.num_threads,
-        device_id=args.device_id,
-    )
-    pipe.build()
-    for _ in range(args.warmup):
-        pipe.run()
-    start = time.perf_counter()
-    for _ in range(args.iters):
-        out = pipe.run()
-    if args.device == "gpu":
-        out[0].as_cpu()  # wait for the last batch's GPU work before stopping the clock
-    seconds = time.perf_counter() - start
-    import nvidia.dali
-
-    return {
-        "img_per_s": round(args.iters * args.batch_size / seconds, 1),
-        "seconds": round(seconds, 3),
-        "iters": args.iters,
-        "warmup": args.warmup,
-        "batch_size": args.batch_size,
-        "image_size": args.image_size,
-        "device": args.device,
-        "mode": args.mode,
-        "crop": args.crop,
-        "num_threads": args.num_threads if args.num_threads > 0 else (os.cpu_count() or 1),
-        "files": len(files),
-        "skipped_files": len(bad),
-        "dali_version": nvidia.dali.__version__,
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    print(json.dumps(benchmark(argv)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -94,3 +94,49 @@ def eval_indices(n: int, shard: Shard = (0, 1)) -> np.ndarray:
     """Eval mode: this shard's contiguous chunk of the input order (all of it for one shard)."""
     start, end = shard_bounds(n, shard)
     return np.arange(start, end, dtype=np.int64)
+
+
+def run_indices(
+    n: int,
+    *,
+    seed: int,
+    epoch: int,
+    epochs: int,
+    batch_size: int,
+    shard: Shard = (0, 1),
+    skip_batches: int = 0,
+) -> np.ndarray:
+    """File indices this shard reads over epochs ``[epoch, epoch + epochs)``, back to back.
+
+    What a pipeline that lives for the whole run is handed: every epoch's slice of its own
+    permutation, the first one starting after ``skip_batches`` batches, so a resumed run
+    reads exactly what the interrupted one would have read next.
+    """
+    parts = [
+        epoch_indices(n, seed=seed, epoch=e, batch_size=batch_size, shard=shard,
+                      skip_batches=skip_batches if e == epoch else 0)[0]
+        for e in range(epoch, epoch + epochs)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def padded_eval_indices(n: int, batch_size: int, shard: Shard = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, valid)`` for a fixed-batch eval pass over this shard, padded.
+
+    Every shard gets the same number of full batches (that of the largest shard), so
+    replicas that evaluate in step run the same number of steps; the slots past a shard's
+    own files repeat a file and are marked invalid. An empty shard (fewer files than
+    shards) is all padding. ``n`` must be at least 1.
+    """
+    if n < 1:
+        raise ValueError("an eval pass needs at least one file")
+    _, count = check_shard(shard)
+    largest = max(e - s for s, e in (shard_bounds(n, (i, count)) for i in range(count)))
+    slots = max(1, -(-largest // batch_size)) * batch_size
+    own = eval_indices(n, shard)
+    filler = own[-1] if len(own) else 0
+    indices = np.full(slots, filler, dtype=np.int64)
+    indices[: len(own)] = own
+    valid = np.zeros(slots, dtype=bool)
+    valid[: len(own)] = True
+    return indices, valid

@@ -15,27 +15,19 @@ import numpy as np
 import tensorflow as tf
 
 from fastfood.loaders import order
+from fastfood.loaders.request import LoaderRequest
 
 
-def build(
-    num_files: int,
-    labels: Sequence[int],
-    *,
-    training: bool,
-    batch_size: int,
-    image_size: int,
-    seed: int = 0,
-    shard: tuple[int, int] = (0, 1),
-    epoch: int = 0,
-    skip_batches: int = 0,
-) -> tf.data.Dataset:
+def build(num_files: int, labels: Sequence[int], request: LoaderRequest) -> tf.data.Dataset:
     """``(images, labels)`` batches with the shapes the real loaders give for these files."""
+    batch_size, image_size, shard = request.batch_size, request.image_size, request.shard
     num_classes = max(max(labels, default=0) + 1, 1)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(request.seed)
     images = rng.integers(0, 256, (batch_size, image_size, image_size, 3), dtype=np.uint8)
     batch_labels = (np.arange(batch_size) % num_classes).astype(np.int32)
-    if training:
-        steps = max(order.steps_per_epoch(num_files, batch_size, shard) - skip_batches, 0)
+    if request.training:
+        spe = order.steps_per_epoch(num_files, batch_size, shard)
+        steps = max(spe * request.epochs - request.skip_batches, 0)
         return tf.data.Dataset.from_tensors((images, batch_labels)).repeat(steps)
     start, end = order.shard_bounds(num_files, shard)
     full, rest = divmod(end - start, batch_size)

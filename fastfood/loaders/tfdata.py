@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from fastfood.loaders import order, preprocess
+from fastfood.loaders.request import LoaderRequest
 
 
 def _options(training: bool, num_threads: int, deterministic: bool | None) -> tf.data.Options:
@@ -44,26 +45,29 @@ def _options(training: bool, num_threads: int, deterministic: bool | None) -> tf
     return options
 
 
-def build(
-    files: Sequence[str],
-    labels: Sequence[int],
-    *,
-    training: bool,
-    batch_size: int,
-    image_size: int,
-    seed: int = 0,
-    shard: tuple[int, int] = (0, 1),
-    epoch: int = 0,
-    skip_batches: int = 0,
-    crop: str = "inception",
-    num_threads: int = 0,
-    deterministic: bool | None = None,
-) -> tf.data.Dataset:
+def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest, *,
+          deterministic: bool | None = None) -> tf.data.Dataset:
     """Files already preflighted (see ``fastfood.loaders.build``) to batches.
 
     ``deterministic``: None for the default (False in training, True in eval); tests pass
     True to compare the training order with DALI's element by element.
     """
+    if request.training and request.epochs > 1:
+        first = _build(files, labels, request.but(epochs=1))
+        for e in range(request.epoch + 1, request.epoch + request.epochs):
+            first = first.concatenate(
+                _build(files, labels, request.but(epoch=e, epochs=1, skip_batches=0)))
+        return first.with_options(_options(True, request.num_threads, deterministic))
+    return _build(files, labels, request).with_options(
+        _options(request.training, request.num_threads, deterministic))
+
+
+def _build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest) -> tf.data.Dataset:
+    """One epoch (training) or one pass (eval), without options."""
+    training, batch_size, image_size = request.training, request.batch_size, request.image_size
+    seed, shard, epoch, skip_batches = (request.seed, request.shard, request.epoch,
+                                        request.skip_batches)
+    crop = request.crop
     files_arr = np.asarray(files, dtype=object)
     labels_arr = np.asarray(labels, dtype=np.int32)
     parallel = tf.data.AUTOTUNE
@@ -98,5 +102,4 @@ def build(
         )
         ds = ds.map(load_eval, num_parallel_calls=parallel)
         ds = ds.batch(batch_size, drop_remainder=False)
-    ds = ds.prefetch(parallel)
-    return ds.with_options(_options(training, num_threads, deterministic))
+    return ds.prefetch(parallel)

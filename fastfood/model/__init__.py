@@ -7,6 +7,7 @@
 TensorFlow/Keras are imported when this package is, so import it only where a model is needed.
 """
 
+from fastfood.model.factory import build
 from fastfood.model.fc6 import FC6
 from fastfood.model.preprocessing import CONVENTIONS, Preprocess
 from fastfood.model.regularization import head_variables, l2_loss
@@ -16,6 +17,7 @@ __all__ = [
     "CONVENTIONS",
     "FC6",
     "Preprocess",
+    "build",
     "convention_of",
     "head_variables",
     "l2_loss",

@@ -82,10 +82,17 @@ class Checkpoints:
     fills existing variables instead of deferring.
     """
 
-    def __init__(self, run_dir: str | Path, model: Any, optimizer: Any, *, keep: int = 3):
+    def __init__(self, run_dir: str | Path, model: Any, optimizer: Any, *, keep: int = 3,
+                 source: str | Path | None = None):
+        """`run_dir`: where this process writes. `source`: the run's own folder, where
+        restores read from; a worker of a cluster that is not the chief writes into a
+        scratch folder of its own (every worker must take part in a save) that is
+        removed after each save, and restores from the chief's checkpoints in `source`."""
         import tensorflow as tf
 
         self.run_dir = Path(run_dir)
+        self.source = Path(source) if source is not None else self.run_dir
+        self.scratch = self.source.resolve() != self.run_dir.resolve()
         self._vars = {
             "step": tf.Variable(0, dtype=tf.int64, trainable=False, name="step"),
             "epoch": tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch"),
@@ -124,25 +131,43 @@ class Checkpoints:
             raise _write_error(self.run_dir / CKPT_DIR / f"ckpt-{pos.step}", err,
                                self.manager.latest_checkpoint, self.run_dir) from None
         self.last_saved_step = pos.step
+        self.clean_scratch()
         return path
+
+    def clean_scratch(self) -> None:
+        """Remove this worker's scratch folder (a no-op for the chief or one process)."""
+        if self.scratch:
+            import shutil
+
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def save_best(self, step: int, top1: float) -> str:
         """Replace best/ with the current weights (model only: what predict needs)."""
         self._best_step.assign(step)
         self._best_top1.assign(top1)
-        return self.best.save(checkpoint_number=step)
+        path = self.best.save(checkpoint_number=step)
+        self.clean_scratch()
+        return path
 
     def save_final(self) -> str:
         """The weights at the end of training, model only, in final/."""
         import tensorflow as tf
 
-        return tf.train.Checkpoint(model=self._model).write(
+        path = tf.train.Checkpoint(model=self._model).write(
             str(self.run_dir / FINAL_DIR / "final"))
+        self.clean_scratch()
+        return path
 
     def restore(self) -> Position | None:
-        """Restore the newest readable checkpoint; None when there is none."""
-        paths = list(reversed(self.manager.checkpoints
-                              or _prefixes_on_disk(self.run_dir / CKPT_DIR)))
+        """Restore the newest readable checkpoint of the run; None when there is none."""
+        if self.scratch:
+            import tensorflow as tf
+
+            state = tf.train.get_checkpoint_state(str(self.source / CKPT_DIR))
+            listed = list(state.all_model_checkpoint_paths) if state else []
+        else:
+            listed = list(self.manager.checkpoints)
+        paths = list(reversed(listed or _prefixes_on_disk(self.source / CKPT_DIR)))
         for i, path in enumerate(paths):
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
@@ -161,7 +186,7 @@ class Checkpoints:
         if paths:
             from fastfood.errors import FastfoodError
 
-            raise FastfoodError(f"no readable checkpoint in {self.run_dir / CKPT_DIR}")
+            raise FastfoodError(f"no readable checkpoint in {self.source / CKPT_DIR}")
         return None
 
 

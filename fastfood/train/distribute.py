@@ -2,10 +2,21 @@
 
 One code path for one device and many: the default strategy on one device,
 MirroredStrategy over several local GPUs, MultiWorkerMirroredStrategy when TF_CONFIG
-describes a cluster. Every replica reads its own shard of the files through its own
-loader (so a DALI pipeline can sit on its replica's GPU); the loss is averaged over the
-global batch and the optimizer sums gradients across replicas, so the update equals the
-one-device update on the same global batch.
+describes a cluster (NCCL collectives on GPUs). Every replica reads its own shard of the
+files through its own loader; the loss is averaged over the global batch and the
+optimizer sums gradients across replicas, so the update equals the one-device update on
+the same global batch.
+
+Input placement (`distribute`), for a loader that decodes on the GPU (DALI, `on_device`):
+- one device: the dataset is made for `/gpu:0` and its iterator under `tf.device`;
+- MirroredStrategy: DALI's documented recipe, `distribute_datasets_from_function` with
+  PER_REPLICA replication, the dataset placed on the replica's device and not fetched
+  again, the GPU index taken from the replica's device;
+- MultiWorkerMirroredStrategy, which refuses PER_REPLICA input: this worker builds one
+  pipeline per local GPU itself, each iterator made under its GPU, and hands the step
+  one batch per local replica through `experimental_distribute_values_from_function`.
+Host-side loaders (tf.data, DALI's CPU backend) go through `distribute_datasets_from_function`
+and TensorFlow copies their batches to the replicas.
 """
 
 from __future__ import annotations
@@ -17,7 +28,8 @@ from typing import Any, Callable
 
 from fastfood.errors import FastfoodError
 
-DatasetFn = Callable[[tuple[int, int], int], Any]  # (shard, per_replica_batch) -> tf.data.Dataset
+# (shard, per-pipeline batch, device '' | 'gpu:N') -> tf.data.Dataset
+DatasetFn = Callable[[tuple[int, int], int, str], Any]
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class Layout:
     num_replicas: int
     num_pipelines: int  # per-replica pipelines (mirrored) or one per worker (multi-worker)
     replicas_per_pipeline: int  # >1 only for a multi-worker cluster with several GPUs a worker
+    local_replicas: int = 1  # replicas (devices) in this process
 
     def per_replica_batch(self, global_batch: int) -> int:
         if global_batch % self.num_replicas:
@@ -57,7 +70,8 @@ def make_strategy(devices: list[str] | None = None) -> Any:
             json.loads(os.environ["TF_CONFIG"])
         except ValueError as err:
             raise FastfoodError(f"TF_CONFIG is not valid JSON: {err}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=communication_options(bool(gpus)))
     if devices:
         return tf.distribute.MirroredStrategy(devices=devices)
     if len(gpus) > 1:
@@ -65,18 +79,28 @@ def make_strategy(devices: list[str] | None = None) -> Any:
     return tf.distribute.get_strategy()
 
 
+def communication_options(gpus: bool) -> Any:
+    """NCCL for GPU clusters (TensorFlow's AUTO may pick ring over gRPC), else AUTO."""
+    import tensorflow as tf
+
+    impl = tf.distribute.experimental.CommunicationImplementation
+    return tf.distribute.experimental.CommunicationOptions(
+        implementation=impl.NCCL if gpus else impl.AUTO)
+
+
 def layout(strategy: Any) -> Layout:
     """Replica and pipeline counts of a strategy."""
     import tensorflow as tf
 
     replicas = int(strategy.num_replicas_in_sync)
+    if replicas == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return Layout("default", 1, 1, 1, 1)
+    local = len(strategy.extended.worker_devices)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         spec = strategy.cluster_resolver.cluster_spec()
         workers = max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
-        return Layout("multi-worker", replicas, workers, max(1, replicas // workers))
-    if replicas > 1:
-        return Layout("mirrored", replicas, replicas, 1)
-    return Layout("default", 1, 1, 1)
+        return Layout("multi-worker", replicas, workers, max(1, replicas // workers), local)
+    return Layout("mirrored", replicas, replicas, 1, local)
 
 
 def describe(strategy: Any) -> str:
@@ -93,24 +117,45 @@ def describe(strategy: Any) -> str:
     )
 
 
+def gpu_device(device: str) -> str:
+    """'gpu:N' for a TensorFlow device string naming GPU N, else ''."""
+    import tensorflow as tf
+
+    spec = tf.DeviceSpec.from_string(device or "")
+    if spec.device_type == "GPU":
+        return f"gpu:{spec.device_index or 0}"
+    return ""
+
+
 def distribute(strategy: Any, dataset_fn: DatasetFn, global_batch: int, *,
-               on_device: bool = False) -> Any:
+               on_device: bool = False, local_pipelines: bool | None = None) -> Any:
     """An iterable whose elements are one global batch, split across the replicas.
 
-    `dataset_fn(shard, batch)` builds one pipeline: the shard (index, count) of the files
-    it reads and its per-replica batch size. `on_device` places each pipeline on its
-    replica's device (DALI with device='mixed'); otherwise pipelines run on the host and
-    TensorFlow prefetches their batches to the replica devices.
+    `dataset_fn(shard, batch, device)` builds one pipeline: the shard (index, count) of
+    the files it reads, its batch size, and the GPU it should decode on ('' for the
+    host). `on_device` places each pipeline on its replica's GPU (DALI with
+    device='mixed'). `local_pipelines` forces (True) or forbids (False) the path that
+    builds a multi-worker cluster's per-replica pipelines by hand (by default: on
+    device in a cluster); it lets the tests run that path on CPUs.
     """
     import tensorflow as tf
 
     lay = layout(strategy)
     per_replica = lay.per_replica_batch(global_batch)
     if lay.kind == "default":
-        return dataset_fn((0, 1), per_replica)
+        device = "gpu:0" if on_device else ""
+        return Single(dataset_fn((0, 1), per_replica, device), device)
+    if local_pipelines is None:
+        local_pipelines = on_device and lay.kind == "multi-worker"
+    if local_pipelines:
+        return LocalReplicas(strategy, dataset_fn, per_replica, on_device)
 
     def fn(ctx: Any) -> Any:
-        return dataset_fn((ctx.input_pipeline_id, ctx.num_input_pipelines), per_replica)
+        device = ""
+        if on_device:
+            device = gpu_device(strategy.extended.worker_devices[
+                ctx.input_pipeline_id % lay.local_replicas]) if lay.kind == "mirrored" else ""
+        return dataset_fn((ctx.input_pipeline_id, ctx.num_input_pipelines), per_replica, device)
 
     if lay.kind == "mirrored":
         options = tf.distribute.InputOptions(
@@ -121,6 +166,74 @@ def distribute(strategy: Any, dataset_fn: DatasetFn, global_batch: int, *,
     else:
         options = tf.distribute.InputOptions()
     return strategy.distribute_datasets_from_function(fn, options)
+
+
+class Single:
+    """One device's dataset, whose iterator is made under the dataset's own device."""
+
+    def __init__(self, dataset: Any, device: str):
+        self.dataset, self.device = dataset, device
+
+    def __iter__(self) -> Any:
+        import tensorflow as tf
+
+        with tf.device(f"/{self.device}" if self.device else "/cpu:0"):
+            return iter(self.dataset)
+
+
+class LocalReplicas:
+    """A worker's per-replica pipelines, built by hand (MWMS refuses PER_REPLICA input).
+
+    Each local replica r reads shard (worker * local + r) of (workers * local), made and
+    iterated under its own device; the step gets one batch per replica through
+    `experimental_distribute_values_from_function`.
+    """
+
+    def __init__(self, strategy: Any, dataset_fn: DatasetFn, per_replica: int, on_device: bool):
+        lay = layout(strategy)
+        self.strategy = strategy
+        self.devices = list(strategy.extended.worker_devices)
+        worker = worker_id(strategy)[1] if lay.kind == "multi-worker" else 0
+        self.first = worker * len(self.devices)
+        total = lay.num_replicas
+        self.datasets = [
+            dataset_fn((self.first + r, total), per_replica,
+                       gpu_device(device) if on_device else "")
+            for r, device in enumerate(self.devices)
+        ]
+
+    def __iter__(self) -> "_LocalIterator":
+        import tensorflow as tf
+
+        iterators = []
+        for dataset, device in zip(self.datasets, self.devices):
+            with tf.device(device):
+                iterators.append(iter(dataset))
+        return _LocalIterator(self.strategy, iterators, self.first)
+
+
+class _LocalIterator:
+    """`next()` gives a distributed (images, labels): replica r's batch from iterator r."""
+
+    def __init__(self, strategy: Any, iterators: list, first: int):
+        self.strategy, self.iterators, self.first = strategy, iterators, first
+
+    def __iter__(self) -> "_LocalIterator":
+        return self
+
+    def __next__(self) -> Any:
+        batches = [None] * len(self.iterators)
+
+        def value(ctx: Any) -> Any:
+            r = ctx.replica_id_in_sync_group - self.first
+            batches[r] = batches[r] or next(self.iterators[r])
+            return batches[r]
+
+        images = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: value(ctx)[0])
+        labels = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: value(ctx)[1])
+        return images, labels
 
 
 def worker_id(strategy: Any) -> tuple[bool, int]:

@@ -208,3 +208,74 @@ def read_info(run_dir: str | Path) -> RunInfo:
     convention = classes["convention"] or config.model.convention or "slim"
     return RunInfo(path, config, tuple(classes["classes"]), tuple(classes["display_names"]),
                    convention)
+
+
+def _check_writable_place(run_dir: Path) -> None:
+    """--run-dir must be (or be creatable as) a folder: say so now, before the slow part."""
+    for path in (run_dir, *run_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "--run-dir" if path == run_dir else "a parent of --run-dir"
+                raise FastfoodError(f"{what} {path} is a file, not a folder")
+            return
+
+
+def resolve(config: RunConfig, resume: bool, spec: Any) -> tuple[RunConfig, Any, Path, bool]:
+    """Read the data, pick the run dir, and decide: fresh run, continue, or refuse.
+
+    Returns (config with data root, class count and run dir filled in, the DatasetSpec,
+    the run dir, whether a checkpoint is there to continue from). In a multi-worker
+    cluster (TF_CONFIG set) --run-dir is required: every worker must name the same
+    folder, which a timestamped default cannot guarantee.
+    """
+    from fastfood import data
+    from fastfood.train.checkpoints import has_checkpoint
+
+    root = config.data.root
+    if not root:
+        from fastfood.data.sample import default_sample
+
+        root = str(default_sample())
+    if spec is None:
+        spec = data.load(root, config.data.val_fraction, config.data.split_seed)
+    if len(spec.train) == 0:
+        raise FastfoodError(f"--data {spec.root}: the training split has no images")
+    if config.train.run_dir:
+        run_dir = Path(config.train.run_dir)
+    elif os.environ.get("TF_CONFIG"):
+        raise FastfoodError("--run-dir is required when TF_CONFIG is set: every worker of "
+                            "the cluster must name the same (shared) folder")
+    elif resume:
+        found = latest_run_dir()
+        if found is None:
+            raise FastfoodError("--resume: no run under runs/ to resume; pass --run-dir")
+        run_dir = found
+    else:
+        run_dir = new_run_dir()
+    _check_writable_place(run_dir)
+    config = dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, root=str(spec.root)),
+        model=dataclasses.replace(config.model, num_classes=len(spec.classes)),
+        train=dataclasses.replace(config.train, run_dir=str(run_dir)),
+    )
+    old = read_config(run_dir)
+    if old is None:
+        if resume and not run_dir.exists():
+            raise FastfoodError(f"--resume: run directory {run_dir} does not exist")
+        return config, spec, run_dir, False
+    old_classes = read_classes(run_dir)
+    diffs = differences(old, config)
+    if diffs and not resume:
+        shown = ", ".join(f"{s}.{k} {a!r} -> {b!r}" for s, k, a, b in diffs[:3])
+        more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
+        raise FastfoodError(
+            f"{run_dir} holds a run with other settings ({shown}{more}); pass --resume to "
+            "continue it with these settings, or choose another --run-dir"
+        )
+    check_resumable(run_dir, old, config, old_classes["classes"] if old_classes else None,
+                    spec.classes)
+    if old.model.convention and not config.model.convention:
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, convention=old.model.convention))
+    return config, spec, run_dir, has_checkpoint(run_dir)

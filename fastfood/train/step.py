@@ -127,14 +127,25 @@ def agree_on_overflow(grads: list) -> list:
 
 
 def reduce_logs(strategy: Any, logs: dict) -> dict:
-    """Sum the additive logs across replicas, average the rest (lr, loss scale)."""
+    """Sum the additive logs across replicas in ONE all-reduce; take the rest from a replica.
+
+    The additive values (loss parts, counts, sums) are stacked into one vector, so a step
+    costs one collective for its logs however many there are; the others (lr, loss scale)
+    are the same on every replica and are read from the first local one.
+    """
     import tensorflow as tf
 
+    summed = [k for k in logs if k in SUM_KEYS or k.endswith("_sum")]
+    same = [k for k in logs if k not in summed]
     out = {}
-    for key, value in logs.items():
-        op = tf.distribute.ReduceOp.SUM if key in SUM_KEYS or key.endswith("_sum") \
-            else tf.distribute.ReduceOp.MEAN
-        out[key] = strategy.reduce(op, value, axis=None)
+    if summed:
+        packed = strategy.run(
+            lambda *values: tf.stack([tf.cast(v, tf.float32) for v in values]),
+            args=tuple(logs[k] for k in summed))
+        total = strategy.reduce(tf.distribute.ReduceOp.SUM, packed, axis=None)
+        out.update({k: total[i] for i, k in enumerate(summed)})
+    for key in same:
+        out[key] = strategy.experimental_local_results(logs[key])[0]
     return out
 
 
@@ -150,15 +161,19 @@ def make_eval_step(model: Any, strategy: Any, *, num_classes: int) -> Callable:
 
     def replica_eval(images: Any, labels: Any) -> dict:
         labels = tf.cast(labels, tf.int32)
+        # Padding samples (label -1, fixed-size DALI batches) are computed and left out.
+        valid = tf.cast(labels >= 0, tf.float32)
+        labels = tf.maximum(labels, 0)
         logits = tf.cast(model(images, training=False), tf.float32)
         per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-        top1 = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels)
-        top5 = tf.nn.in_top_k(labels, logits, k)
+        top1 = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels),
+                       tf.float32)
+        top5 = tf.cast(tf.nn.in_top_k(labels, logits, k), tf.float32)
         return {
-            "loss_sum": tf.reduce_sum(per_example),
-            "top1_sum": tf.reduce_sum(tf.cast(top1, tf.float32)),
-            "top5_sum": tf.reduce_sum(tf.cast(top5, tf.float32)),
-            "count_sum": tf.cast(tf.shape(labels)[0], tf.float32),
+            "loss_sum": tf.reduce_sum(per_example * valid),
+            "top1_sum": tf.reduce_sum(top1 * valid),
+            "top5_sum": tf.reduce_sum(top5 * valid),
+            "count_sum": tf.reduce_sum(valid),
         }
 
     @tf.function(reduce_retracing=True)
@@ -169,10 +184,13 @@ def make_eval_step(model: Any, strategy: Any, *, num_classes: int) -> Callable:
     return eval_step
 
 
-def evaluate(eval_step: Callable, batches: Any) -> dict[str, float]:
-    """Run eval_step over every batch; totals accumulate on device, one fetch at the end."""
+def evaluate(eval_step: Callable, batches: Any, steps: int | None = None) -> dict[str, float]:
+    """Run eval_step over every batch (or `steps` batches of an endless iterator); totals
+    accumulate on device, one fetch at the end."""
+    import itertools
+
     totals: dict[str, Any] = {}
-    for batch in batches:
+    for batch in (batches if steps is None else itertools.islice(batches, steps)):
         for key, value in eval_step(batch).items():
             totals[key] = value if key not in totals else totals[key] + value
     n = float(totals["count_sum"]) if totals else 0.0

@@ -1,0 +1,100 @@
+"""What went wrong when a training step raised, said as one line with its own exit code.
+
+A TensorFlow ``OpError`` from a step can come from the input pipeline (a file that fails
+to decode), from the device (out of memory), from the compiler (XLA, ptxas), from the
+collectives (NCCL, a worker of the cluster gone) or from anywhere else. Each gets its own
+message, exit code and checkpoint policy, so "fix or remove the file" is only ever said
+about a file. Pure: no TensorFlow import, testable with any exception object.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fastfood.errors import FastfoodError
+
+# Exit codes, from sysexits.h where one fits.
+EXIT_INPUT = 65  # EX_DATAERR: a data file is bad
+EXIT_PEER = 69  # EX_UNAVAILABLE: a worker of the cluster is gone
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: TensorFlow/XLA/NCCL failed
+EXIT_OOM = 71  # EX_OSERR: out of device or host memory
+
+_TASK = re.compile(r"/job:(\w+)/replica:\d+/task:(\d+)")
+_INPUT_HINTS = ("decode", "jpeg", "png", "image", "nvimgcodec", "dali", "reader",
+                "no such file", "not found", "invalid marker", "corrupt")
+_PEER_TYPES = {"UnavailableError", "DeadlineExceededError", "AbortedError", "CancelledError"}
+
+
+class TrainingFailed(FastfoodError):
+    """A run that stopped on an error, with its own exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The kind of a failure and what to tell the user."""
+
+    kind: str  # input | peer | oom | xla | nccl | other
+    detail: str  # the file, the worker, or the first line of the error
+    exit_code: int
+    can_save: bool  # whether this worker can still write a checkpoint
+
+
+def first_line(err: BaseException) -> str:
+    text = str(getattr(err, "message", err)).strip()
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+
+
+def classify(err: BaseException, *, files: tuple[str, ...] = (), multi_worker: bool = False,
+             self_task: tuple[str, int] | None = None) -> Failure:
+    """Sort an exception raised by a step (see the module docstring)."""
+    name = type(err).__name__
+    text = str(getattr(err, "message", err))
+    low = text.lower()
+    if multi_worker and (name in _PEER_TYPES or "collective" in low or "peer" in low
+                         or "socket closed" in low or "connection reset" in low):
+        tasks = [f"{job} {task}" for job, task in _TASK.findall(text)
+                 if self_task is None or (job, int(task)) != self_task]
+        who = tasks[0] if tasks else "a peer"
+        return Failure("peer", who, EXIT_PEER, can_save=False)
+    if name == "ResourceExhaustedError" or "out of memory" in low or "oom" in low.split():
+        return Failure("oom", first_line(err), EXIT_OOM, can_save=True)
+    if "nccl" in low:
+        return Failure("nccl", first_line(err), EXIT_SOFTWARE, can_save=False)
+    if "xla" in low or "ptxas" in low or "libdevice" in low or "jit compil" in low:
+        return Failure("xla", first_line(err), EXIT_SOFTWARE, can_save=True)
+    culprit = next((f for f in files if f and f in text), None)
+    if culprit or (name in {"InvalidArgumentError", "NotFoundError", "DataLossError",
+                            "UnknownError", "InternalError", "RuntimeError"}
+                   and any(h in low for h in _INPUT_HINTS)):
+        return Failure("input", culprit or first_line(err), EXIT_INPUT, can_save=True)
+    return Failure("other", first_line(err), EXIT_SOFTWARE, can_save=True)
+
+
+def explain(failure: Failure, *, step: int, epoch: int, checkpoint: str, run_dir: str) -> str:
+    """The one line for the user: what failed, what was saved, what to do next."""
+    where = f"at step {step} (epoch {epoch + 1})"
+    resume = f"fastfood train --resume --run-dir {run_dir}"
+    saved = (f"checkpoint {checkpoint} saved" if checkpoint
+             else "no checkpoint written now; the last one in "
+                  f"{run_dir}/ckpt is intact")
+    if failure.kind == "input":
+        return (f"the input pipeline failed {where}: cannot decode {failure.detail}; {saved}. "
+                f"Fix or remove the file, then: {resume}")
+    if failure.kind == "peer":
+        return (f"lost worker {failure.detail} of the cluster {where}; {saved}. Restart every "
+                f"worker with the same TF_CONFIG and: {resume}")
+    if failure.kind == "oom":
+        return (f"out of memory {where} ({failure.detail}); {saved}. Lower --batch-size or "
+                f"--image-size, then: {resume}")
+    if failure.kind == "xla":
+        return (f"XLA compilation failed {where} ({failure.detail}); {saved}. Retry with "
+                f"--xla off, or run `fastfood doctor` to check ptxas/libdevice: {resume}")
+    if failure.kind == "nccl":
+        return (f"NCCL (GPU collectives) failed {where} ({failure.detail}); {saved}. "
+                f"Check the GPUs and interconnect (`fastfood doctor`), then: {resume}")
+    return f"training failed {where}: {failure.detail}; {saved}. After fixing it: {resume}"
