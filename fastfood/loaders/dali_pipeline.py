@@ -41,7 +41,6 @@ difference about 0.01-0.2 per image on 0-255 (see tests/test_parity.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import nvidia.dali.math as dmath
 from nvidia.dali import fn, pipeline_def, types
@@ -65,8 +64,6 @@ HOST_MEMORY_PADDING = 140_544_512
 # a one-time reallocation.
 PREALLOCATE_WIDTH_HINT = 512
 PREALLOCATE_HEIGHT_HINT = 512
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def decoder_args(device: str, paddings: tuple[int, int] | None = None) -> dict:
@@ -225,28 +222,3 @@ def make_pipeline(
         seed=request.seed,
         prefetch_queue_depth=2,
     )
-
-
-def files_from(source: str) -> tuple[list[str], list[int]]:
-    """A directory (class folders, or loose images: label 0) or a list file of 'path [label]'."""
-    root = Path(source)
-    if root.is_dir():
-        paths = sorted(
-            p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-        )
-        classes = sorted({p.parent.relative_to(root).as_posix() for p in paths})
-        index = {c: i for i, c in enumerate(classes)}
-        return [str(p) for p in paths], [index[p.parent.relative_to(root).as_posix()] for p in paths]
-    files, labels = [], []
-    for line in root.read_text().splitlines():
-        parts = line.strip().rsplit(None, 1)
-        if not parts:
-            continue
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            path, label = parts[0], int(parts[1])
-        else:
-            path, label = line.strip(), 0
-        p = Path(path)
-        files.append(str(p if p.is_absolute() else root.parent / p))
-        labels.append(label)
-    return files, labels
