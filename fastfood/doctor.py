@@ -468,6 +468,11 @@ def find_xla_tools(tf_dir: Path | None = None, cuda_version: str = "",
                     searched=tuple(str(r) for r in roots))
 
 
+def xla_tools_here(cuda_version: str = "") -> XlaTools:
+    """`find_xla_tools` for the installed TensorFlow (located, not imported)."""
+    return find_xla_tools(_package_dir("tensorflow"), cuda_version)
+
+
 def _nvidia_smi() -> tuple[str, tuple[Gpu, ...]]:
     """nvidia-smi's path and its GPUs (name, driver, compute capability when it reports it)."""
     exe = shutil.which("nvidia-smi") or ""
@@ -641,7 +646,7 @@ def collect() -> Facts:
         nvidia_smi=smi,
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         tf_log=_tf_log_lines(captured.text),
-        xla=find_xla_tools(_package_dir("tensorflow"), build.cuda_version),
+        xla=xla_tools_here(build.cuda_version),
         cpu_model=cpu_info()["model"],
         cpu_bf16=cpu_has_bf16(),
         auto_loader=auto_loader,
