@@ -190,8 +190,10 @@ def nvcc_wheel(cuda_version: str) -> str:
 
 
 def _tf_install(facts: Facts) -> str:
+    """The pip command for TensorFlow: with its CUDA libraries where nvidia-smi lists a GPU."""
     spec = facts.tensorflow_required or (f"=={facts.tensorflow}" if facts.tensorflow else "")
-    return f"pip install 'tensorflow[and-cuda]{spec}'"
+    extra = "[and-cuda]" if facts.smi_gpus else ""
+    return f"pip install 'tensorflow{extra}{spec}'"
 
 
 def _gpu_findings(facts: Facts) -> list[Finding]:
@@ -303,7 +305,9 @@ def _dali_findings(facts: Facts) -> list[Finding]:
     rebuild = (f"pip install --force-reinstall --no-deps --no-build-isolation --no-cache-dir "
                f"{plugin.distribution}=={plugin.version}")
     tf_mm = ".".join(map(str, _major_minor(facts.tensorflow))) if facts.tensorflow else ""
-    if plugin.error:
+    if not facts.tensorflow:
+        pass  # the plugin cannot load without TensorFlow; that problem is reported already
+    elif plugin.error:
         out.append(Finding(
             "problem", f"DALI's TensorFlow plugin {plugin.version} does not import "
             f"({plugin.error}), so --loader auto falls back to tf.data",

@@ -287,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before TensorFlow or DALI look
     from fastfood.quiet import import_tensorflow_quietly
 
-    import_tensorflow_quietly()
+    try:
+        import_tensorflow_quietly()
+    except ImportError as err:
+        print(f"gpu_smoke: error: TensorFlow does not import ({err}); run scripts/setup.sh, "
+              "then `fastfood doctor`", file=sys.stderr)
+        return 2
     import tensorflow as tf
 
     from fastfood import data

@@ -247,3 +247,15 @@ def test_the_command_imports_tensorflow_only_when_it_runs():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'nvidia')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fastfood_doctor_without_tensorflow(tmp_path: Path):
+    blocker = tmp_path / "blocked" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no tensorflow in this test')\n")
+    result = run_subprocess(["doctor"], cwd=tmp_path,
+                            PYTHONPATH=f"{blocker.parent}:{Path(doctor.__file__).parents[1]}")
+    assert result.returncode == 1, result.stderr
+    assert "PROBLEM: TensorFlow does not import (no tensorflow in this test)" in result.stdout
+    assert "Fix: rerun scripts/setup.sh" in result.stdout
+    assert "1 problem," in result.stdout  # nothing else blamed on the missing TensorFlow

@@ -92,3 +92,17 @@ def test_bad_flags_are_refused_by_name(tmp_path: Path):
     proc = subprocess.run([sys.executable, str(SCRIPT), "--data", str(tmp_path / "missing")],
                           cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--data" in proc.stderr
+
+
+def test_without_tensorflow_it_says_so_in_one_line(tmp_path: Path):
+    blocker = tmp_path / "blocked" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no tensorflow in this test')\n")
+    pythonpath = f"{blocker.parent}:{REPO}"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--cpu"], cwd=tmp_path,
+                          env=env(PYTHONPATH=pythonpath), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "gpu_smoke: error: TensorFlow does not import (no tensorflow in this test); run "
+        "scripts/setup.sh, then `fastfood doctor`"]
