@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -259,3 +260,19 @@ def test_fastfood_doctor_without_tensorflow(tmp_path: Path):
     assert "PROBLEM: TensorFlow does not import (no tensorflow in this test)" in result.stdout
     assert "Fix: rerun scripts/setup.sh" in result.stdout
     assert "1 problem," in result.stdout  # nothing else blamed on the missing TensorFlow
+
+
+def test_nvidia_smi_is_read_as_a_real_h200_answers(tmp_path: Path):
+    # The exact line `nvidia-smi --query-gpu=name,driver_version,compute_cap
+    # --format=csv,noheader` printed on an H200 machine.
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'NVIDIA H200, 580.159.04, 9.0'\n")
+    fake.chmod(0o755)
+    result = run_subprocess(["doctor", "--json"], cwd=tmp_path,
+                            PATH=f"{fake.parent}:{os.environ['PATH']}")
+    report = json.loads(result.stdout)
+    assert report["facts"]["smi_gpus"] == [
+        {"name": "NVIDIA H200", "capability": [9, 0], "driver": "580.159.04"}]
+    # The test environment hides GPUs from TensorFlow on purpose: a warning, not a problem.
+    assert any("CUDA_VISIBLE_DEVICES" in w["message"] for w in report["warnings"])
