@@ -120,8 +120,9 @@ def check_xla_tools(build: dict, cpu: bool) -> dict:
         return check("xla_tools", "skipped", f"{NO_GPU}: XLA on the CPU needs neither ({found})")
     if tools.ptxas and tools.libdevice:
         return check("xla_tools", "ok", found)
+    wheel = nvcc_wheel(str(build.get("cuda_version", "")))
     fix = (f"export XLA_FLAGS=--xla_gpu_cuda_data_dir={tools.under_cuda_home}"
-           if tools.under_cuda_home else f"pip install {nvcc_wheel(str(build.get('cuda_version', '')))}")
+           if tools.under_cuda_home else f"pip install {wheel}")
     return check("xla_tools", "fail", f"{found}. Fix: {fix}")
 
 
@@ -319,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = {}
         for kind in ("synthetic", "dali"):
             if kind == "dali" and args.cpu and not dali_available():
-                checks.append(check("train_dali", "skipped", "DALI's TensorFlow plugin does not import"))
+                checks.append(check("train_dali", "skipped",
+                                    "DALI's TensorFlow plugin does not import"))
                 continue
             outcome, runs[kind] = train_once(kind, root, work, args, fwd, peak)
             checks.append(outcome)

@@ -19,7 +19,7 @@ import pytest
 
 from fastfood import doctor
 from fastfood.doctor import DaliPlugin, Facts, Gpu, TfBuild, XlaTools, diagnose
-from test_reliability_support import run_subprocess
+from test_reliability_support import REPO, run_subprocess
 
 TF221 = TfBuild(is_cuda_build=True, cuda_version="12.5.1", cudnn_version="9",
                 cuda_compute_capabilities=("sm_60", "sm_70", "sm_80", "sm_89", "compute_90"))
@@ -34,8 +34,8 @@ CPU_BOX = Facts(python="3.11.7", tensorflow="2.21.0", tensorflow_required="==2.2
                 cpu_model="test cpu", cpu_bf16=False, auto_loader="dali")
 H100 = Gpu("NVIDIA H100 80GB HBM3", (9, 0), "580.159.04")
 A100 = Gpu("NVIDIA A100-SXM4-80GB", (8, 0), "580.159.04")
-GPU_BOX = dataclasses.replace(CPU_BOX, gpus=(A100,), smi_gpus=(A100,), nvidia_smi="/usr/bin/nvidia-smi",
-                              xla=TOOLS)
+GPU_BOX = dataclasses.replace(CPU_BOX, gpus=(A100,), smi_gpus=(A100,),
+                              nvidia_smi="/usr/bin/nvidia-smi", xla=TOOLS)
 
 
 def lines(facts: Facts) -> list[str]:
@@ -102,7 +102,8 @@ def test_a_gpu_tensorflow_has_no_kernels_for_is_a_problem():
 
 def test_a_gpu_that_only_nvidia_smi_sees_names_the_failed_library():
     facts = dataclasses.replace(
-        GPU_BOX, gpus=(), tf_log=("Cannot dlopen some GPU libraries. Skipping registering GPU devices...",))
+        GPU_BOX, gpus=(),
+        tf_log=("Cannot dlopen some GPU libraries. Skipping registering GPU devices...",))
     problem = only(facts, "problem")
     assert "TensorFlow sees no GPU" in problem.message and "dlopen" in problem.message
     assert "tensorflow[and-cuda]==2.21.0" in problem.fix
@@ -126,7 +127,8 @@ def test_a_plugin_that_does_not_import_is_a_problem_with_the_rebuild_command():
     broken = dataclasses.replace(PLUGIN, error="undefined symbol: _ZN10tensorflow8OpKernel")
     problem = only(dataclasses.replace(CPU_BOX, plugin=broken, auto_loader="tfdata"), "problem")
     assert "does not import" in problem.message and "undefined symbol" in problem.message
-    assert "--force-reinstall" in problem.fix and "nvidia-dali-tf-plugin-cuda120==2.4.0" in problem.fix
+    assert "--force-reinstall" in problem.fix
+    assert "nvidia-dali-tf-plugin-cuda120==2.4.0" in problem.fix
     assert diagnose(dataclasses.replace(CPU_BOX, plugin=broken,
                                         auto_loader="tfdata")).auto["loader"].value == "tfdata"
 
@@ -142,7 +144,8 @@ def test_a_plugin_built_against_another_tensorflow_is_reported():
 
 
 def test_missing_tensorflow_or_an_unexpected_version():
-    gone = dataclasses.replace(CPU_BOX, tensorflow="", tensorflow_error="No module named 'tensorflow'")
+    gone = dataclasses.replace(CPU_BOX, tensorflow="",
+                               tensorflow_error="No module named 'tensorflow'")
     assert "No module named" in only(gone, "problem").message
     other = dataclasses.replace(CPU_BOX, tensorflow="2.20.0")
     assert "tensorflow==2.21.0" in only(other, "warning").fix
@@ -172,7 +175,8 @@ def test_auto_picks_come_from_the_training_code():
 
 def fake_ptxas(path: Path, release: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"#!/bin/sh\necho 'Cuda compilation tools, release {release[:4]}, V{release}'\n")
+    line = f"Cuda compilation tools, release {release[:4]}, V{release}"
+    path.write_text(f"#!/bin/sh\necho '{line}'\n")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
 
@@ -245,7 +249,8 @@ def test_fastfood_doctor_json_here(tmp_path: Path):
 def test_the_command_imports_tensorflow_only_when_it_runs():
     code = ("import sys, fastfood.cli, fastfood.cli.doctor, fastfood.doctor; "
             "from fastfood.cli import TF_COMMANDS; assert 'doctor' not in TF_COMMANDS; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'nvidia')))")
+            "print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('tensorflow', 'keras', 'nvidia')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -255,7 +260,7 @@ def test_fastfood_doctor_without_tensorflow(tmp_path: Path):
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('no tensorflow in this test')\n")
     result = run_subprocess(["doctor"], cwd=tmp_path,
-                            PYTHONPATH=f"{blocker.parent}:{Path(doctor.__file__).parents[1]}")
+                            PYTHONPATH=f"{blocker.parent}:{REPO}")
     assert result.returncode == 1, result.stderr
     assert "PROBLEM: TensorFlow does not import (no tensorflow in this test)" in result.stdout
     assert "Fix: rerun scripts/setup.sh" in result.stdout

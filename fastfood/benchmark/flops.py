@@ -66,7 +66,8 @@ def peak_flops(device_name: str) -> float | None:
     return None
 
 
-def utilisation(img_per_s: float | None, flops_per_image: float, peak: float | None) -> float | None:
+def utilisation(img_per_s: float | None, flops_per_image: float,
+                peak: float | None) -> float | None:
     """Model FLOP utilisation of training: achieved training FLOP/s over the peak."""
     if not img_per_s or not peak:
         return None

@@ -9,7 +9,8 @@ import click
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object instead of the report.")
 def doctor(as_json: bool) -> None:
     """Check this machine's TensorFlow, CUDA, XLA and DALI setup for fastfood.
 
