@@ -19,8 +19,8 @@ Checks, each reported as ok, warn, fail or skipped with a one-line detail:
 
 Throughput is the steady rate: the first logged interval (tracing and XLA compilation) is
 left out; the summary's own figure, which includes it, is in the JSON as well. MFU is
-3 x forward FLOPs per image (counted from the model) x img/s over the GPU's dense fp16
-peak (`fastfood.benchmark.flops`); unknown for cards not in its table.
+3 x forward FLOPs per image (counted from the model) x img/s over the dense fp16 peak of
+the GPUs that trained (`fastfood.benchmark.flops`); unknown for cards not in its table.
 
 --cpu runs everything that does not need a GPU on the CPU (GPUs hidden): the GPU-only
 checks say "skipped" with the reason "no GPU", the training and eval runs are real. The
@@ -207,7 +207,8 @@ def _run_config(kind: str, root: Path, run_dir: Path, args: argparse.Namespace) 
 
 def train_once(kind: str, root: Path, work: Path, args: argparse.Namespace,
                flops_per_image: float, peak: float | None) -> tuple[dict, dict]:
-    """`--steps` steps in fp16 + loss scaling + XLA, then the final eval pass."""
+    """`--steps` steps in fp16 + loss scaling + XLA, then the final eval pass. `peak`: one
+    GPU's FLOP/s (None: unknown)."""
     from fastfood.benchmark.flops import utilisation
     from fastfood.train import metrics
     from fastfood.train.loop import train_and_evaluate
@@ -223,11 +224,13 @@ def train_once(kind: str, root: Path, work: Path, args: argparse.Namespace,
     records = metrics.read(run_dir)
     steady = steady_img_per_s(records, args.batch_size)
     scales = [r["loss_scale"] for r in records if r.get("kind") == "train" and "loss_scale" in r]
-    mfu = utilisation(steady, flops_per_image, peak)
+    # Several GPUs train one global batch together: their peaks add up.
+    mfu = utilisation(steady, flops_per_image, peak * summary["replicas"] if peak else None)
     result = {
         "steps": summary["step"], "img_per_s": steady,
         "img_per_s_with_compile": summary["train_img_per_s"], "mfu": mfu,
         "precision": summary["precision"], "xla": summary["xla"], "loader": summary["loader"],
+        "replicas": summary["replicas"],
         "loss_scale_last": scales[-1] if scales else None, "val": summary["val"],
         "wall_s": summary["wall_s"],
     }
@@ -333,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             "checks": checks,
             "train": runs,
             "flops": {"forward_per_image": fwd, "train_per_image": TRAIN_FORWARD_RATIO * fwd,
-                      "device": device, "peak_fp16": peak},
+                      "device": device, "peak_fp16_per_gpu": peak},
             "settings": {"steps": args.steps, "batch_size": args.batch_size, "width": args.width,
                          "image_size": args.image_size, "data": str(root),
                          "train_images": len(spec.train), "val_images": len(spec.val),
