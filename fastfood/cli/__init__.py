@@ -21,6 +21,7 @@ COMMANDS = {
     "evaluate": "fastfood.cli.evaluate:evaluate",
     "export": "fastfood.cli.export:export",
     "bench": "fastfood.cli.bench:bench",
+    "doctor": "fastfood.cli.doctor:doctor",
 }
 
 # Commands that import TensorFlow anyway: main() imports it first, quietly. predict,
@@ -37,6 +38,7 @@ HELP = {
     "evaluate": "Top-1/top-5 and per-class accuracy of a run on a split.",
     "export": "Export a run as a SavedModel that takes encoded image bytes.",
     "bench": "Measure loaders and training speed on this machine.",
+    "doctor": "Check the TF, CUDA, XLA and DALI setup; one fix per problem.",
 }
 
 
