@@ -161,8 +161,10 @@ def check_dali_placement(tf: Any, spec: Any, args: argparse.Namespace, gpus: lis
     try:
         for device in devices:
             with tf.device(device):
+                # endless: handed over bare, as the training loop takes it (it counts steps)
                 ds = loaders.build("dali", spec.train.files, spec.train.labels, training=True,
-                                   batch_size=args.batch_size, image_size=args.image_size, seed=0)
+                                   batch_size=args.batch_size, image_size=args.image_size,
+                                   seed=0, endless=True)
                 iterator = iter(ds)
                 seen[device] = [next(iterator)[0].device for _ in range(PLACEMENT_BATCHES)]
     except Exception as err:  # noqa: BLE001 - report what DALI or TensorFlow raised

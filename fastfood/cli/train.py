@@ -25,6 +25,7 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "batch_size": (("loader", "batch_size"),),
     "image_size": (("loader", "image_size"), ("model", "image_size")),
     "width": (("model", "width"),),
+    "dropout": (("model", "dropout"),),
     "lr": (("train", "lr"),),
     "momentum": (("train", "momentum"),),
     "weight_decay": (("train", "weight_decay"),),
@@ -38,6 +39,7 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "max_steps": (("train", "max_steps"),),
     "seed": (("train", "seed"),),
     "strict": (("train", "strict"),),
+    "deterministic": (("loader", "deterministic"),),
 }
 
 
@@ -47,6 +49,7 @@ def check_flags(p: dict[str, Any]) -> None:
         ("batch_size", "--batch-size", p["batch_size"] >= 1, "at least 1"),
         ("image_size", "--image-size", p["image_size"] >= 32, "at least 32"),
         ("width", "--width", 0 < p["width"] <= 4, "in (0, 4]"),
+        ("dropout", "--dropout", 0 <= p["dropout"] < 1, "in [0, 1)"),
         ("epochs", "--epochs", p["epochs"] >= 1, "at least 1"),
         ("lr", "--lr", p["lr"] > 0, "positive"),
         ("momentum", "--momentum", 0 <= p["momentum"] < 1, "in [0, 1)"),
@@ -95,6 +98,8 @@ def build_config(params: dict[str, Any], explicit: set[str], base: Any = None) -
 @click.option("--image-size", type=int, default=224, show_default=True)
 @click.option("--width", type=float, default=1.0, show_default=True,
               help="Channel multiplier (random init only; 0.125 for quick runs).")
+@click.option("--dropout", type=float, default=0.5, show_default=True,
+              help="Dropout rate before fc7 and fc8.")
 @click.option("--lr", type=float, default=1e-3, show_default=True,
               help="Initial learning rate, decayed linearly to lr*1e-4 over the run.")
 @click.option("--momentum", type=float, default=0.9, show_default=True)
@@ -118,6 +123,8 @@ def build_config(params: dict[str, Any], explicit: set[str], base: Any = None) -
 @click.option("--max-steps", type=int, default=0, show_default=True,
               help="Stop after N steps (0: epochs x steps per epoch).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--deterministic", is_flag=True,
+              help="tf.data: keep every batch's exact contents run to run (a little slower).")
 @click.option("--strict", is_flag=True,
               help="Stop (with a checkpoint) on the first image that fails to decode, "
                    "instead of naming it and going on.")

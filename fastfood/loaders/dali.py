@@ -48,11 +48,18 @@ def _scoped_gpu() -> int:
 
 
 def gpu_of(request: LoaderRequest) -> int | None:
-    """The GPU this request's pipeline decodes on, or None for DALI's CPU backend."""
+    """The GPU this request's pipeline decodes on, or None for DALI's CPU backend.
+
+    A GPU is used when the request names one, or when it is ``endless`` (a consumer that
+    counts its steps, like the training loop) and TensorFlow sees one. A plain request
+    (predict, evaluate, a test) gets the host pipeline, whose dataset ends by itself.
+    """
     if request.device == "cpu":
         return None
     if request.gpu_index is not None:
         return request.gpu_index
+    if not request.endless:
+        return None
     return _scoped_gpu() if tf.config.list_physical_devices("GPU") else None
 
 
@@ -71,12 +78,11 @@ def steps(num_files: int, request: LoaderRequest) -> int:
     return len(indices) // request.batch_size
 
 
-def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest,
-          *, pipelines: int = 1) -> tf.data.Dataset:
+def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest) -> tf.data.Dataset:
     """Files already preflighted (see ``fastfood.loaders.build``) to batches.
 
-    ``pipelines``: how many DALI pipelines this process runs side by side (one per local
-    replica), which splits the cores between them (``budget.budget``).
+    ``request.pipelines`` (how many DALI pipelines this process runs side by side, one per
+    local replica) splits the cores between them (``budget.budget``).
     """
     gpu = gpu_of(request)
     n, batch, size = len(files), request.batch_size, request.image_size
@@ -92,7 +98,7 @@ def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest,
         indices, valid = order.padded_eval_indices(n, batch, request.shard)
         read_labels = [labels[i] if ok else -1 for i, ok in zip(indices, valid)]
         seed = request.seed
-    share = budget(pipelines=pipelines, requested_threads=request.num_threads)
+    share = budget(pipelines=request.pipelines, requested_threads=request.num_threads)
     pipe = make_pipeline(
         [files[i] for i in indices], read_labels, request.but(seed=seed),
         device="cpu" if gpu is None else "gpu", device_id=gpu, share=share,

@@ -40,7 +40,9 @@ class LoaderRequest:
     skip_batches: int = 0
     crop: str = "inception"
     num_threads: int = 0  # 0: let the loader choose from the cores and pipelines
+    pipelines: int = 1  # pipelines this process runs side by side (one per local replica)
     device: str = ""
+    deterministic: bool = False  # tf.data training: exact element order, not just the set
     endless: bool = False  # DALI: hand the dataset over bare on the host too (see dali.py)
     skips: Any = field(default=None, compare=False, repr=False)
 
@@ -55,6 +57,8 @@ class LoaderRequest:
         if self.skip_batches < 0 or self.epoch < 0 or self.epochs < 1:
             raise ValueError(f"need epoch >= 0, epochs >= 1 and skip_batches >= 0, got "
                              f"{self.epoch}, {self.epochs}, {self.skip_batches}")
+        if self.pipelines < 1:
+            raise ValueError(f"pipelines must be >= 1, got {self.pipelines}")
         if self.num_threads < 0:
             raise FastfoodError(f"--num-threads must be 0 or more, got {self.num_threads}")
         index, count = int(self.shard[0]), int(self.shard[1])

@@ -49,9 +49,12 @@ def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest, *
           deterministic: bool | None = None) -> tf.data.Dataset:
     """Files already preflighted (see ``fastfood.loaders.build``) to batches.
 
-    ``deterministic``: None for the default (False in training, True in eval); tests pass
-    True to compare the training order with DALI's element by element.
+    ``deterministic``: None for the default (``request.deterministic``, else False in
+    training and True in eval); tests pass True to compare the training order with
+    DALI's element by element.
     """
+    if deterministic is None and request.deterministic:
+        deterministic = True
     if request.training and request.epochs > 1:
         first = _build(files, labels, request.but(epochs=1))
         for e in range(request.epoch + 1, request.epoch + request.epochs):

@@ -87,7 +87,8 @@ def _pipelined(
         try:
             with _quiet_preflight():
                 dataset = loaders.build(
-                    kind, names, [0] * len(names), training=False, batch_size=batch_size,
+                    kind, names, list(range(len(names))), training=False,
+                    batch_size=batch_size,
                     image_size=image_size, num_threads=num_threads, report=report,
                 )
         except FastfoodError:
@@ -108,9 +109,11 @@ def _pipelined(
         done = 0
         if dataset is not None:
             try:
-                for images, _ in dataset:
-                    n = int(images.shape[0])
-                    yield Batch(tuple(good[done:done + n]), images)
+                for images, labels in dataset:
+                    # DALI fills its last batch up with padding samples (label -1).
+                    n = int((labels.numpy() != loaders.PAD_LABEL).sum())
+                    yield Batch(tuple(good[done:done + n]),
+                                images if n == images.shape[0] else images[:n])
                     done += n
             except Exception:  # noqa: BLE001 - a decode error inside the pipeline, see doc
                 failed = good[done:done + batch_size]

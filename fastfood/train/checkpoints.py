@@ -134,6 +134,15 @@ class Checkpoints:
         self.clean_scratch()
         return path
 
+    def latest(self) -> str:
+        """The run's newest listed checkpoint ('' when there is none yet)."""
+        import tensorflow as tf
+
+        try:
+            return tf.train.latest_checkpoint(str(self.source / CKPT_DIR)) or ""
+        except ValueError:
+            return ""
+
     def clean_scratch(self) -> None:
         """Remove this worker's scratch folder (a no-op for the chief or one process)."""
         if self.scratch:

@@ -50,16 +50,25 @@ def first_line(err: BaseException) -> str:
 
 
 def classify(err: BaseException, *, files: tuple[str, ...] = (), multi_worker: bool = False,
-             self_task: tuple[str, int] | None = None) -> Failure:
-    """Sort an exception raised by a step (see the module docstring)."""
+             self_task: tuple[str, int] | None = None,
+             addresses: dict[tuple[str, int], str] | None = None) -> Failure:
+    """Sort an exception raised by a step (see the module docstring).
+
+    `addresses`: the cluster's (job, task) -> host:port, to name a lost worker fully.
+    """
     name = type(err).__name__
     text = str(getattr(err, "message", err))
     low = text.lower()
     if multi_worker and (name in _PEER_TYPES or "collective" in low or "peer" in low
                          or "socket closed" in low or "connection reset" in low):
-        tasks = [f"{job} {task}" for job, task in _TASK.findall(text)
+        tasks = [(job, int(task)) for job, task in _TASK.findall(text)
                  if self_task is None or (job, int(task)) != self_task]
-        who = tasks[0] if tasks else "a peer"
+        if tasks:
+            job, task = tasks[0]
+            where = (addresses or {}).get((job, task))
+            who = f"{job} {task}" + (f" ({where})" if where else "")
+        else:
+            who = "a peer worker"
         return Failure("peer", who, EXIT_PEER, can_save=False)
     if name == "ResourceExhaustedError" or "out of memory" in low or "oom" in low.split():
         return Failure("oom", first_line(err), EXIT_OOM, can_save=True)
@@ -75,18 +84,22 @@ def classify(err: BaseException, *, files: tuple[str, ...] = (), multi_worker: b
     return Failure("other", first_line(err), EXIT_SOFTWARE, can_save=True)
 
 
-def explain(failure: Failure, *, step: int, epoch: int, checkpoint: str, run_dir: str) -> str:
+def explain(failure: Failure, *, step: int, epoch: int, checkpoint: str, run_dir: str,
+            previous: str = "") -> str:
     """The one line for the user: what failed, what was saved, what to do next."""
     where = f"at step {step} (epoch {epoch + 1})"
     resume = f"fastfood train --resume --run-dir {run_dir}"
-    saved = (f"checkpoint {checkpoint} saved" if checkpoint
-             else "no checkpoint written now; the last one in "
-                  f"{run_dir}/ckpt is intact")
+    if checkpoint:
+        saved = f"checkpoint {checkpoint} saved"
+    elif previous:
+        saved = f"no checkpoint written now; the last one, {previous}, is intact"
+    else:
+        saved = "no checkpoint was written yet (the run starts from scratch)"
     if failure.kind == "input":
         return (f"the input pipeline failed {where}: cannot decode {failure.detail}; {saved}. "
                 f"Fix or remove the file, then: {resume}")
     if failure.kind == "peer":
-        return (f"lost worker {failure.detail} of the cluster {where}; {saved}. Restart every "
+        return (f"lost {failure.detail} of the cluster {where}; {saved}. Restart every "
                 f"worker with the same TF_CONFIG and: {resume}")
     if failure.kind == "oom":
         return (f"out of memory {where} ({failure.detail}); {saved}. Lower --batch-size or "

@@ -57,6 +57,7 @@ class TrainFeed:
             req = self.request.but(
                 training=True, batch_size=size, shard=shard, epoch=epoch,
                 epochs=max(1, epochs), skip_batches=batch * k, endless=self.long_lived,
+                pipelines=self.layout.local_replicas,
                 device=device if self.on_device else "cpu")
             return loaders.build_request(req, self.files, self.labels)
 
@@ -95,6 +96,7 @@ class EvalFeed:
         def dataset_fn(shard: tuple[int, int], size: int, device: str) -> Any:
             req = self.request.but(training=False, batch_size=size, shard=shard,
                                    endless=self.long_lived,
+                                   pipelines=distribute.layout(self.strategy).local_replicas,
                                    device=device if self.on_device else "cpu")
             return loaders.build_request(req, self.files, self.labels)
 
@@ -106,7 +108,9 @@ class EvalFeed:
         layout = distribute.layout(self.strategy)
         per_pipeline = layout.per_replica_batch(self.global_batch)
         good = len(loaders.preflight(self.files)[0])
+        shards = (layout.num_replicas if isinstance(data, distribute.LocalReplicas)
+                  else layout.num_pipelines)
         self._steps = dali_loader.steps(good, self.request.but(
-            training=False, batch_size=per_pipeline, shard=(0, layout.num_pipelines)))
+            training=False, batch_size=per_pipeline, shard=(0, shards)))
         self._iterator = iter(data)
         return self._iterator, self._steps

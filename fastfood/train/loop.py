@@ -67,6 +67,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     plan = setup.plan(len(good), config, lay,
                       per_replica_pipelines=on_device and lay.kind == "multi-worker")
     say = _sayer(stream) if chief else (lambda text: None)
+    shout = _sayer(stream)  # what every worker says (why it stopped)
 
     previous_policy = keras.mixed_precision.global_policy().name
     precision.apply(prec)
@@ -104,7 +105,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
             metrics=MetricsLog(run_dir, resume_step=pos.step if pos else None, enabled=chief),
             progress=Progress(total_epochs=plan.num_epochs, stream=stream, fancy=fancy)
             if chief else None,
-            say=say, task=task,
+            say=say, shout=shout, task=task,
         )
         with StopFlag() as stop:
             summary = runner.run(pos or Position(), stop)

@@ -46,6 +46,7 @@ class Runner:
     metrics: MetricsLog
     progress: Progress | None
     say: Any
+    shout: Any = None  # says a line on every worker, not only the chief
     task: int = 0
 
     def __post_init__(self) -> None:
@@ -54,7 +55,7 @@ class Runner:
         request = LoaderRequest(
             kind=self.kind, batch_size=lcfg.batch_size, image_size=mcfg.image_size,
             seed=self.config.train.seed, crop=lcfg.train_crop, num_threads=lcfg.num_threads,
-            skips=self.skips)
+            deterministic=lcfg.deterministic, skips=self.skips)
         batch = lcfg.batch_size
         self.train_feed = TrainFeed(self.strategy, self.spec.train.files,
                                     self.spec.train.labels, request, global_batch=batch,
@@ -89,13 +90,14 @@ class Runner:
                     self.short_epochs, done = self.short_epochs + 1, self.plan.steps_per_epoch
                     break
                 step, done = step + 1, done + 1
-                self._after_step(logs, step, epoch, done, steps_here, stop)
+                self._guarded((step, epoch, done), self._after_step, logs, step, epoch, done,
+                              steps_here, stop)
             if self.progress:
                 self.progress.end_epoch()
             if not self.stopped and (done >= self.plan.steps_per_epoch
                                      or step >= self.plan.total_steps):
-                self.validate(step, epoch)
-                self.save(step, epoch, done)
+                self._guarded((step, epoch, done), self.validate, step, epoch)
+                self._guarded((step, epoch, done), self.save, step, epoch, done)
                 if done >= self.plan.steps_per_epoch:
                     epoch, done = epoch + 1, 0
         return self._finish(step, epoch, done, stop)
@@ -149,6 +151,17 @@ class Runner:
                 paused = True
             if paused:
                 self._tick()
+
+    def _guarded(self, where: tuple[int, int, int], fn: Any, *args: Any) -> Any:
+        """Run a part of the loop that touches the device at `where` (step, epoch, batch);
+        a TensorFlow error there (the host sync that surfaces an earlier step's failure, a
+        collective whose peer is gone) is named like a failed step."""
+        import tensorflow as tf
+
+        try:
+            return fn(*args)
+        except tf.errors.OpError as err:
+            self._fail(err, *where)
 
     def _log(self, logs: dict, step: int, epoch: int, done: int) -> None:
         values = {k: float(v) for k, v in logs.items()}  # the host sync
@@ -259,7 +272,7 @@ class Runner:
         failure = failures.classify(
             err, files=tuple(self.spec.train.files),
             multi_worker=self.lockstep.multi_worker, self_task=("worker", self.task)
-            if self.lockstep.multi_worker else None)
+            if self.lockstep.multi_worker else None, addresses=_cluster_addresses())
         if failure.kind == "input":
             self.skips.add(failure.detail, failures.first_line(err)[:200])
         self._raise(failure, step, epoch, done,
@@ -275,7 +288,8 @@ class Runner:
                 path = ""
         raise failures.TrainingFailed(
             failures.explain(failure, step=step, epoch=epoch, checkpoint=path,
-                             run_dir=str(self.ckpts.source)), failure.exit_code) from None
+                             run_dir=str(self.ckpts.source), previous=self.ckpts.latest()),
+            failure.exit_code) from None
 
     def _image_grid(self) -> None:
         """The first augmented training images, into TensorBoard, once per run."""
@@ -299,10 +313,13 @@ class Runner:
         self._tick()
         if self.stopped:
             path = self.save(step, epoch, done)
+            if self.ckpts.scratch:  # this worker's copy is gone; the chief's is the run's
+                path = str(self.ckpts.source / "ckpt" / f"ckpt-{step}")
             exit_code = 128 + int(self._stop_signal or 15)
-            self.say(f"stopped by {self.stopped} at step {step} of {self.plan.total_steps}; "
-                     f"checkpoint {path}. Resume with: fastfood train --resume --run-dir "
-                     f"{self.ckpts.source}")
+            (self.shout or self.say)(
+                f"stopped by {self.stopped} at step {step} of {self.plan.total_steps}; "
+                f"checkpoint {path}. Resume with: fastfood train --resume --run-dir "
+                f"{self.ckpts.source}")
         else:
             exit_code = 0
             if self.last_val is None or self.last_val["step"] != step:
@@ -329,3 +346,14 @@ class Runner:
             "exit_code": exit_code,
         }
 
+
+def _cluster_addresses() -> dict[tuple[str, int], str]:
+    """(job, task) -> host:port from TF_CONFIG, to name a lost worker by its address."""
+    import json
+    import os
+
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    except ValueError:
+        return {}
+    return {(job, i): addr for job, addrs in cluster.items() for i, addr in enumerate(addrs)}
