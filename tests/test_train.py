@@ -112,7 +112,9 @@ def test_run_dir_contents_and_load_model(make_food101, tmp_path):
     val_steps = [r["step"] for r in records if r["kind"] == "val"]
     assert val_steps == [4, 6, 8, 12]  # every 4 steps and at both epoch ends (6, 12)
 
-    model, info = rundir.load_model(run)
+    from fastfood.serve.runs import load_run
+
+    model, info = load_run(run)
     assert info.checkpoint == "best" and info.classes == ("a", "b", "c", "d")
     assert model.output_shape == (None, 4)
 

@@ -1,6 +1,6 @@
 """Which run to serve, and its model loaded as fast as a cold process can.
 
-The model is rebuilt as `fastfood.train.rundir.load_model` does (config.json + classes.json,
+The model is rebuilt from the run (config.json + classes.json,
 then the weights of best/, else final/, else the newest ckpt/, model variables only), with
 differences that matter for a cold `predict`:
 
@@ -129,14 +129,13 @@ def load_run(
     with timer.phase("import_tensorflow"):
         tf = import_tensorflow()
     with timer.phase("import_model_code"):
-        from fastfood.model import vgg19
+        from fastfood import model as models
         from fastfood.train import checkpoints  # noqa: F401  (timed here, used below)
 
     info = read_info(run_dir)
-    cfg = info.config.model
+    cfg = dataclasses.replace(info.config.model, convention=info.convention)
     with timer.phase("build_model"), float32_policy(), restored_variables_only():
-        model = vgg19(info.num_classes, image_size=cfg.image_size, width=cfg.width,
-                      dropout=cfg.dropout, weights=None, convention=info.convention)
+        model = models.build(cfg, load_weights=False, num_classes=info.num_classes)
     with timer.phase("restore_weights"):
         which, path = restore(model, info.run_dir, model_path, tf)
     return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)

@@ -10,8 +10,8 @@
       final/          the weights at the end of training
       summary.json    written when training finishes
 
-predict, evaluate and export call `load_model(run_dir)`; the trainer calls
-`prepare(...)`, which decides between a fresh run, a resume, and a refusal.
+predict, evaluate, export and serve load a run with `fastfood.serve.runs.load_run`; the
+trainer calls `resolve(...)`, which decides between a fresh run, a resume, and a refusal.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class RunInfo:
     classes: tuple[str, ...]
     display_names: tuple[str, ...]
     convention: str
-    checkpoint: str = ""  # which weights load_model restored: best | final | latest
+    checkpoint: str = ""  # which weights load_run restored: best | final | latest
     checkpoint_path: str = ""
 
     @property
@@ -176,23 +176,6 @@ def check_resumable(run_dir: Path, old: RunConfig, new: RunConfig,
                 f"cannot resume {run_dir}: {flag} was {was!r} there, now {now!r} "
                 "(start a new run with another --run-dir)"
             )
-
-
-def load_model(run_dir: str | Path) -> tuple[Any, RunInfo]:
-    """Rebuild the trained model from config.json + classes.json and restore its weights.
-
-    Weights: best/ (best validation top-1), else final/, else the latest ckpt/. The model
-    is built with the current global dtype policy; logits are float32 either way.
-    """
-    from fastfood.model import vgg19
-    from fastfood.train.checkpoints import restore_weights
-
-    info = read_info(run_dir)
-    cfg = info.config.model
-    model = vgg19(info.num_classes, image_size=cfg.image_size, width=cfg.width,
-                  dropout=cfg.dropout, weights=None, convention=info.convention)
-    which, path = restore_weights(model, info.run_dir)
-    return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
 
 
 def read_info(run_dir: str | Path) -> RunInfo:
