@@ -27,6 +27,7 @@ COMMANDS = {
 # No command module imports TensorFlow at import time: click parses the whole line first,
 # so a usage error answers at once, and each command imports TensorFlow (quietly, see
 # fastfood.quiet) only after its arguments are checked.
+
 # Commands whose process exits right after the answer: skips ~1 s of TensorFlow teardown.
 FAST_EXIT = {"predict"}
 
