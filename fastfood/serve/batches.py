@@ -22,7 +22,6 @@ and `Failure(index, reason)`, in no promised order between the two (callers key 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,6 +137,7 @@ def _direct(
     """Decode files[i] one at a time (eagerly) with eval_image; batch what decodes."""
     import tensorflow as tf
 
+    from fastfood.errors import one_line
     from fastfood.loaders import validate
     from fastfood.loaders.preprocess import eval_image
 
@@ -150,7 +150,7 @@ def _direct(
                 images.append(eval_image(tf.io.read_file(files[i]), image_size))
                 done.append(i)
             except (tf.errors.OpError, ValueError) as err:
-                reason = _one_line(err)
+                reason = one_line(err)
         if reason is not None:
             yield Failure(i, reason)
         if len(done) == batch_size:
@@ -159,10 +159,3 @@ def _direct(
     if done:
         yield Batch(tuple(done), tf.stack(images))
 
-
-def _one_line(err: BaseException) -> str:
-    """A decoder's error as one short line, without TF's op context decorations."""
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
-    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # {{function_node __wrapped__DecodeJpeg...}}
-    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text.strip().splitlines()[0] if text.strip() else "")
-    return f"cannot decode: {(text or type(err).__name__)[:200]}"
