@@ -107,9 +107,10 @@ def _pipelined(
         done = 0
         if dataset is not None:
             try:
-                for images, _ in dataset:
-                    n = int(images.shape[0])
-                    yield Batch(tuple(good[done:done + n]), images)
+                for images, labels in dataset:
+                    # DALI fills its last eval batch up with PAD_LABEL samples, at the end.
+                    n = int((labels.numpy() != loaders.PAD_LABEL).sum())
+                    yield Batch(tuple(good[done:done + n]), images[:n])
                     done += n
             except Exception:  # noqa: BLE001 - a decode error inside the pipeline, see doc
                 failed = good[done:done + batch_size]
