@@ -1,7 +1,7 @@
 """Usage errors answer before TensorFlow is imported; real runs import it quietly.
 
 `fastfood train` and `fastfood bench` used to import TensorFlow before click parsed the line,
-so a mistyped flag took seconds to report. Each case runs `fastfood.cli.main` in a fresh
+so a mistyped flag took seconds to report; every command is checked here. Each case runs `fastfood.cli.main` in a fresh
 interpreter and reports whether `tensorflow` is in `sys.modules` when main() returns: a
 structural check, no clock involved (BENCHMARKS.md has the measured time).
 """
@@ -41,6 +41,10 @@ USAGE_ERRORS = [
     ["bench", "--no-such-flag"],
     ["bench", "--width", "thin"],
     ["bench", "--json"],
+    ["doctor", "--no-such-flag"],
+    ["predict", "--top-k", "many", "x.jpg"],
+    ["evaluate", "--split", "test"],
+    ["export", "--no-such-flag"],
 ]
 
 
