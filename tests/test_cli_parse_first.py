@@ -1,9 +1,10 @@
 """Usage errors answer before TensorFlow is imported; real runs import it quietly.
 
 `fastfood train` and `fastfood bench` used to import TensorFlow before click parsed the line,
-so a mistyped flag took seconds to report; every command is checked here. Each case runs `fastfood.cli.main` in a fresh
-interpreter and reports whether `tensorflow` is in `sys.modules` when main() returns: a
-structural check, no clock involved (BENCHMARKS.md has the measured time).
+so a mistyped flag took seconds to report; every command is checked here. Each case runs
+`fastfood.cli.main` in a fresh interpreter and reports whether `tensorflow` is in
+`sys.modules` when main() returns: a structural check, no clock involved (BENCHMARKS.md has
+the measured time).
 """
 
 from __future__ import annotations
