@@ -31,7 +31,6 @@ class LoaderConfig:
     image_size: int = 224
     train_crop: str = "inception"  # inception (random-resized) | seed (random square, margin 10)
     num_threads: int = 0  # 0: the cores split between this process's pipelines, capped
-    deterministic: bool = False  # tf.data: keep the element order exactly (a little slower)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,19 @@ import numpy as np
 from test_predict_support import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
-ODD = REPO.parent / "shared" / "testdata" / "odd-jpegs"
+
+
+def odd_jpegs_dir() -> Path:
+    """The odd-jpegs corpus (odd real files from Pillow's test suite, see its README).
+
+    The one place that knows where it lives: vendored under tests/data, else the team's
+    shared copy beside the checkout.
+    """
+    vendored = REPO / "tests" / "data" / "odd-jpegs"
+    return vendored if vendored.is_dir() else REPO.parent / "shared" / "testdata" / "odd-jpegs"
+
+
+ODD = odd_jpegs_dir()
 
 # Per odd-jpegs/README.md and the loaders' preflight: what every loader refuses up front.
 PREFLIGHT_REJECTS = ("empty.jpg", "text_named_as.jpg", "truncated_jpeg.jpg", "ultrahdr.jpg",
@@ -82,6 +94,49 @@ def body_corrupt_jpeg(seed: int = 1) -> bytes:
     data = bytearray(noise_jpeg(seed))
     dht = data.find(b"\xff\xc4")
     data[dht + 5:dht + 21] = b"\xff" * 16  # the 16 code-length counts after Tc/Th
+    return bytes(data)
+
+
+def twelve_bit_jpeg() -> bytes:
+    """A baseline JPEG whose frame header declares 12-bit samples (the precision byte after
+    the SOF0 marker patched from 8 to 12): passes the preflight, and every 8-bit decoder
+    (libjpeg in TensorFlow, DALI's) refuses it with its own native error report."""
+    data = bytearray(noise_jpeg(7))
+    sof = data.find(b"\xff\xc0")
+    assert sof > 0 and data[sof + 4] == 8, "not a baseline 8-bit JPEG"
+    data[sof + 4] = 12
+    return bytes(data)
+
+
+def truncated_jpeg() -> bytes:
+    """The first half of a real JPEG: cut off mid-scan, no end-of-image marker."""
+    data = noise_jpeg(8)
+    return data[:len(data) // 2]
+
+
+def huge_frame_jpeg(width: int = 10_000, height: int = 10_000) -> bytes:
+    """A tiny (about 600-byte) JPEG whose frame header declares width x height: a
+    decompression bomb in miniature (10000 x 10000 decodes to 300 MB of RGB)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 120, 150)).save(out, format="JPEG")
+    data = bytearray(out.getvalue())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 7] = height.to_bytes(2, "big")
+    data[sof + 7:sof + 9] = width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def huge_frame_png(width: int = 10_000, height: int = 10_000) -> bytes:
+    """A tiny PNG whose IHDR declares width x height (its CRC no longer matches)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 120, 150)).save(out, format="PNG")
+    data = bytearray(out.getvalue())
+    data[16:20] = width.to_bytes(4, "big")  # 8-byte signature, 4 length, 4 'IHDR'
+    data[20:24] = height.to_bytes(4, "big")
     return bytes(data)
 
 

@@ -24,10 +24,10 @@ COMMANDS = {
     "doctor": "fastfood.cli.doctor:doctor",
 }
 
-# Commands that import TensorFlow anyway: main() imports it first, quietly. predict,
-# evaluate and export check their arguments first and import it themselves (quietly, and
-# without the matplotlib Keras would drag in), which keeps predict's cold start short.
-TF_COMMANDS = {"train", "bench"}
+# No command module imports TensorFlow at import time: click parses the whole line first,
+# so a usage error answers at once, and each command imports TensorFlow (quietly, see
+# fastfood.quiet) only after its arguments are checked.
+
 # Commands whose process exits right after the answer: skips ~1 s of TensorFlow teardown.
 FAST_EXIT = {"predict"}
 
@@ -78,10 +78,6 @@ def main(argv: list[str] | None = None) -> None:
     if debug:  # a group option, but accepted anywhere on the line (as this check implies)
         args = ["--debug", *(a for a in args if a != "--debug")]
     command = next((a for a in args if not a.startswith("-")), None)
-    if command in TF_COMMANDS and not {"-h", "--help"} & set(args):
-        from fastfood.quiet import import_tensorflow_quietly
-
-        import_tensorflow_quietly()
     try:
         cli.main(args=args, prog_name="fastfood", standalone_mode=False)
         if argv is None and command in FAST_EXIT:

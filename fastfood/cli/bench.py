@@ -1,12 +1,19 @@
-"""`fastfood bench`: how fast this machine loads images and trains, as a table and JSON."""
+"""`fastfood bench`: how fast this machine loads images and trains, as a table and JSON.
+
+stdout carries the tables (or, with ``--json -``, the JSON record as one line) and nothing
+else: what DALI, TensorFlow or libjpeg print goes to stderr (``fastfood.cli.stdout``).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
 import click
 
+from fastfood.cli.stdout import answers_only
 from fastfood.errors import FastfoodError
 
 
@@ -42,7 +49,8 @@ def _csv(value: str, flag: str) -> tuple[str, ...]:
 @click.option("--repeats", default=3, show_default=True, type=int,
               help="Timed repeats (loader passes, training step groups); median and best.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Where to write the JSON. Default: runs/bench-<time>.json.")
+              default=None, help="Where to write the JSON. Default: runs/bench-<time>.json; '-' "
+                   "prints it as one line on stdout (the tables go to stderr).")
 def bench(data: Path | None, what: str, loader_kinds: str, precisions: str, batch_size: int,
           image_size: int, train_image_size: int, width: float, steps: int, warmup: int,
           repeats: int, json_path: Path | None) -> None:
@@ -57,6 +65,7 @@ def bench(data: Path | None, what: str, loader_kinds: str, precisions: str, batc
 
     from fastfood.benchmark import report, suite
     from fastfood.paths import runs_dir
+    from fastfood.quiet import import_tensorflow_quietly
 
     settings = suite.BenchSettings(
         data=str(data) if data else "", what=_csv(what, "--what"),
@@ -65,16 +74,22 @@ def bench(data: Path | None, what: str, loader_kinds: str, precisions: str, batc
         batch_size=batch_size, image_size=image_size, train_image_size=train_image_size,
         width=width, steps=steps, warmup=warmup, repeats=repeats,
     ).check()
-    console = Console()
+    import_tensorflow_quietly()  # only now: a mistyped flag or value answered without it
+    with answers_only() as out:  # native libraries' chatter goes to stderr
+        to_stdout = json_path == Path("-")
+        # The table goes where the answer goes, or to stderr when stdout carries the JSON.
+        console = Console(file=sys.stderr if to_stdout else out)
+        with console.status("benchmarking") as status:
+            def progress(msg: str) -> None:
+                status.update(f"benchmarking: {msg}")
+                if not console.is_terminal:  # no spinner in a log: say where we are instead
+                    click.echo(f"[bench] {msg}", err=True)
 
-    with console.status("benchmarking") as status:
-        def progress(msg: str) -> None:
-            status.update(f"benchmarking: {msg}")
-            if not console.is_terminal:  # no spinner in a log: say where we are instead
-                click.echo(f"[bench] {msg}", err=True)
-
-        result = suite.run(settings, progress=progress)
-    report.print_report(result, console)
-    path = json_path or runs_dir() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    report.write_json(result, path)
-    console.print(f"wrote {path} ({result['wall_s']} s)")
+            result = suite.run(settings, progress=progress)
+        report.print_report(result, console)
+        if to_stdout:
+            click.echo(json.dumps(result), file=out)
+            return
+        path = json_path or runs_dir() / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        report.write_json(result, path)
+        console.print(f"wrote {path} ({result['wall_s']} s)")

@@ -1,7 +1,8 @@
 """`fastfood evaluate`: top-1/top-5 and per-class accuracy of a run on a split.
 
 Writes eval_<split>.json and confusion_<split>.png into the run directory; prints a
-per-class table, or with --json one JSON object (top1, top5, n, per_class, skipped, ...).
+per-class table, or with --json one JSON object (top1, top5, n, per_class, skipped, ...),
+alone on stdout: what native libraries print goes to stderr (``fastfood.cli.stdout``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 from pathlib import Path
 
 import click
+
+from fastfood.cli.stdout import answers_only
 
 LOADERS = ("auto", "tfdata", "dali")
 
@@ -35,16 +38,18 @@ def evaluate(run_dir: Path | None, data: Path | None, split: str, as_json: bool,
     path = resolve_run_dir(run_dir)  # fail fast, before TensorFlow is imported
     if data is not None:
         check_root(data)
-    ev = run_evaluation(path, data=data, split=split, loader=loader, batch_size=batch_size)
-    json_path, png_path = write_outputs(ev, path)
-    if as_json:
-        click.echo(json.dumps(ev.to_json()))
-        return
-    from rich.console import Console
+    with answers_only() as out:  # native libraries' chatter goes to stderr
+        ev = run_evaluation(path, data=data, split=split, loader=loader, batch_size=batch_size)
+        json_path, png_path = write_outputs(ev, path)
+        if as_json:
+            click.echo(json.dumps(ev.to_json()), file=out)
+            return
+        from rich.console import Console
 
-    console = Console()
-    console.print(per_class_table(ev))
-    for file, reason in ev.skipped:
-        console.print(f"skipped {file}: {reason}", style="yellow", markup=False)
-    console.print(f"top-1 {ev.top1:.2%}  top-5 {ev.top5:.2%}  over {ev.n} images "
-                  f"({len(ev.skipped)} skipped); wrote {json_path} and {png_path}", markup=False)
+        console = Console(file=out)
+        console.print(per_class_table(ev))
+        for file, reason in ev.skipped:
+            console.print(f"skipped {file}: {reason}", style="yellow", markup=False)
+        console.print(f"top-1 {ev.top1:.2%}  top-5 {ev.top5:.2%}  over {ev.n} images "
+                      f"({len(ev.skipped)} skipped); wrote {json_path} and {png_path}",
+                      markup=False)

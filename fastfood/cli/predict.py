@@ -3,6 +3,8 @@
 Arguments are checked (paths exist, the run directory is a run, --top-k >= 1) before
 TensorFlow is imported, so a typo fails in a fraction of a second with exit code 2.
 Exit code 1 when some file could not be read or decoded (it is named, the others answered).
+stdout carries the answers alone (see ``fastfood.cli.stdout``): with --json, one JSON object
+per line, whatever DALI, TensorFlow or libjpeg print.
 Set FASTFOOD_TIMING=1 for a phase-by-phase timing line on stderr (benchmarks/predict.py).
 """
 
@@ -14,6 +16,8 @@ import sys
 from pathlib import Path
 
 import click
+
+from fastfood.cli.stdout import answers_only
 
 LOADERS = ("auto", "tfdata", "dali")
 
@@ -54,28 +58,30 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
     if not files:
         raise FastfoodError(f"no .jpg/.jpeg/.png files in {', '.join(paths)}")
     run = resolve_run_dir(run_dir, model_path)  # fail fast, before TensorFlow is imported
-    if loader == "dali":
-        from fastfood.loaders import resolve_kind
+    with answers_only() as out:  # native libraries' chatter goes to stderr
+        if loader == "dali":
+            from fastfood.loaders import resolve_kind
 
-        resolve_kind(loader)  # a one-line error now if the DALI plugin does not import
-    readahead_weights(run)
-    if len(files) <= DIRECT_MAX and "tensorflow" not in sys.modules:
-        # A handful of images: TF's own (Eigen) kernels. oneDNN's first call creates its
-        # primitives and reorders the weights, which costs a cold batch-1 forward about a
-        # third more CPU (0.8 vs 1.3 s, full width); it wins only on batches. The switch is
-        # read when TensorFlow loads, so it can only be made here; a user's setting stands.
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+            resolve_kind(loader)  # a one-line error now if the DALI plugin does not import
+        readahead_weights(run)
+        if len(files) <= DIRECT_MAX and "tensorflow" not in sys.modules:
+            # A handful of images: TF's own (Eigen) kernels. oneDNN's first call creates its
+            # primitives and reorders the weights, which costs a cold batch-1 forward about a
+            # third more CPU (0.8 vs 1.3 s, full width); it wins only on batches. The switch
+            # is read when TensorFlow loads, so it can only be made here; a user's setting
+            # stands.
+            os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-    predictor = Predictor.load(run_dir, model_path, timer=timer)
-    failed = 0
-    for prediction in predictor.predict_files(files, top_k=top_k, batch_size=batch_size,
-                                              loader=loader, timer=timer):
-        failed += prediction.error is not None
-        with timer.phase("output"):
-            if as_json:
-                click.echo(json.dumps(prediction.to_json()))
-            else:
-                click.echo(format_text(prediction))
+        predictor = Predictor.load(run_dir, model_path, timer=timer)
+        failed = 0
+        for prediction in predictor.predict_files(files, top_k=top_k, batch_size=batch_size,
+                                                  loader=loader, timer=timer):
+            failed += prediction.error is not None
+            with timer.phase("output"):
+                if as_json:
+                    click.echo(json.dumps(prediction.to_json()), file=out)
+                else:
+                    click.echo(format_text(prediction), file=out)
     if failed and not as_json:
         click.echo(f"fastfood: {failed} of {len(files)} files could not be classified",
                    err=True)

@@ -1,9 +1,9 @@
 """`fastfood train`: parse flags, build the RunConfig, call fastfood.train.
 
-Thin on purpose: the dataset is read first (a bad --data fails in a second, before
-TensorFlow loads), flags are checked with one-line errors naming the flag, and with
---resume the run's own config.json is the base that only the flags given explicitly
-override.
+Thin on purpose: click parses every flag, and the flags and the dataset are checked, before
+TensorFlow loads, so a mistyped flag or a bad --data fails at once with a one-line error
+naming it; with --resume the run's own config.json is the base that only the flags given
+explicitly override.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "max_steps": (("train", "max_steps"),),
     "seed": (("train", "seed"),),
     "strict": (("train", "strict"),),
-    "deterministic": (("loader", "deterministic"),),
 }
 
 
@@ -123,8 +122,6 @@ def build_config(params: dict[str, Any], explicit: set[str], base: Any = None) -
 @click.option("--max-steps", type=int, default=0, show_default=True,
               help="Stop after N steps (0: epochs x steps per epoch).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--deterministic", is_flag=True,
-              help="tf.data: keep every batch's exact contents run to run (a little slower).")
 @click.option("--strict", is_flag=True,
               help="Stop (with a checkpoint) on the first image that fails to decode, "
                    "instead of naming it and going on.")
@@ -160,6 +157,9 @@ def train(ctx: click.Context, resume: bool, **params: Any) -> None:
         root = str(default_sample())
     spec = data.load(root, config.data.val_fraction, config.data.split_seed)
 
+    from fastfood.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # only now: every mistake above answered without it
     from fastfood.train import train_and_evaluate
 
     summary = train_and_evaluate(config, resume=resume, spec=spec)

@@ -42,7 +42,6 @@ class LoaderRequest:
     num_threads: int = 0  # 0: let the loader choose from the cores and pipelines
     pipelines: int = 1  # pipelines this process runs side by side (one per local replica)
     device: str = ""
-    deterministic: bool = False  # tf.data training: exact element order, not just the set
     endless: bool = False  # DALI: hand the dataset over bare on the host too (see dali.py)
     skips: Any = field(default=None, compare=False, repr=False)
 

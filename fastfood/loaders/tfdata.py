@@ -11,17 +11,27 @@ flip come from stateless random ops keyed by (seed, epoch, position in the epoch
 resumed epoch (``skip_batches``) gives every remaining sample the crop it would have had.
 Eval decodes the whole file through ``preprocess.eval_image``, the function predict and the
 exported SavedModel use.
+
+A file that passed the preflight but fails to decode in training is dropped from the epoch
+and NAMED (``decode_failures.py``): added to ``request.skips`` when given (the training loop
+reports it), else logged as a warning on the ``fastfood`` logger. To find it, the training
+decode map keeps the planned order, so the epoch's order is exact rather than only its set
+of images. Eval raises on such a file; ``serve.batches`` finds and names it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from fastfood.loaders import order, preprocess
+from fastfood.loaders.decode_failures import batch_naming_failures
 from fastfood.loaders.request import LoaderRequest
+
+log = logging.getLogger("fastfood")
 
 
 def _options(training: bool, num_threads: int, deterministic: bool | None) -> tf.data.Options:
@@ -29,10 +39,10 @@ def _options(training: bool, num_threads: int, deterministic: bool | None) -> tf
     # Let tf.data tune the map's parallelism and the prefetch depth to the machine (AUTOTUNE
     # below); this is the default, stated because everything else here relies on it.
     options.autotune.enabled = True
-    # Training: let a fast image overtake a slow one in the parallel map (a large JPEG does not
-    # stall the batch); the epoch's set of images is unchanged, only their order within the
-    # map's window. Eval: outputs must line up with the input order, so deterministic.
-    options.deterministic = (not training) if deterministic is None else deterministic
+    # In order: eval outputs must line up with the input order, and training finds the files
+    # that failed to decode as gaps in the planned order (its decode map asks for order
+    # whatever this says). Measured: no cost against letting fast images overtake slow ones.
+    options.deterministic = True if deterministic is None else deterministic
     # Run independent per-element work in parallel even where we did not ask for it.
     options.experimental_optimization.map_parallelization = True
     # One thread per decode: the parallelism is across images (the map), and this keeps
@@ -49,12 +59,10 @@ def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest, *
           deterministic: bool | None = None) -> tf.data.Dataset:
     """Files already preflighted (see ``fastfood.loaders.build``) to batches.
 
-    ``deterministic``: None for the default (``request.deterministic``, else False in
-    training and True in eval); tests pass True to compare the training order with
-    DALI's element by element.
+    ``deterministic``: None for the default (in order). ``request.skips`` (a SkipLog):
+    where training records ``(path, reason)`` of each file that fails to decode, once per
+    file; without one, each is logged as a warning.
     """
-    if deterministic is None and request.deterministic:
-        deterministic = True
     if request.training and request.epochs > 1:
         first = _build(files, labels, request.but(epochs=1))
         for e in range(request.epoch + 1, request.epoch + request.epochs):
@@ -81,19 +89,28 @@ def _build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest) 
         )
         base_key = tf.constant([seed, epoch], dtype=tf.int64)
 
-        def load_train(path: tf.Tensor, label: tf.Tensor, position: tf.Tensor):
-            key = tf.random.experimental.stateless_fold_in(base_key, position)
-            image = preprocess.train_image(tf.io.read_file(path), key, image_size, crop)
-            return image, label
+        names = files_arr[indices].astype(str)
 
-        ds = tf.data.Dataset.from_tensor_slices(
-            (files_arr[indices].astype(str), labels_arr[indices], positions)
+        def train_view(path: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
+            key = tf.random.experimental.stateless_fold_in(base_key, position)
+            return preprocess.train_image(tf.io.read_file(path), key, image_size, crop)
+
+        def load_train(path: tf.Tensor, label: tf.Tensor, position: tf.Tensor):
+            return train_view(path, position), label, position
+
+        ds = tf.data.Dataset.from_tensor_slices((names, labels_arr[indices], positions))
+        ds = ds.map(load_train, num_parallel_calls=parallel, deterministic=True)
+        # A file that passed the preflight but fails to decode is dropped rather than ending
+        # the run, and named below. Training only: eval must see every file.
+        ds = ds.ignore_errors()
+        skips = request.skips
+        ds = batch_naming_failures(
+            ds, names=names.tolist(), first=int(positions[0]) if len(positions) else 0,
+            batch_size=batch_size, image_size=image_size,
+            redecode=lambda path, position: train_view(tf.constant(path),
+                                                       tf.constant(position, tf.int64)),
+            report=skips.add if skips is not None else _warn,
         )
-        ds = ds.map(load_train, num_parallel_calls=parallel)
-        # Backstop for files that pass the preflight but fail to decode: skip them (with a
-        # warning) rather than end the run. Training only: eval must see every file.
-        ds = ds.ignore_errors(log_warning=True)
-        ds = ds.batch(batch_size, drop_remainder=True)
     else:
         indices = order.eval_indices(len(files), shard)
 
@@ -106,3 +123,7 @@ def _build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest) 
         ds = ds.map(load_eval, num_parallel_calls=parallel)
         ds = ds.batch(batch_size, drop_remainder=False)
     return ds.prefetch(parallel)
+
+
+def _warn(path: str, reason: str) -> None:
+    log.warning("skipping %s: cannot decode (%s)", path, reason)

@@ -20,8 +20,17 @@ shared/testdata/odd-jpegs) and skipping them on every loader keeps the file list
 the epoch order, identical for DALI and tf.data. Only headers are read (segments are
 skipped by seeking), so the check stays cheap next to decoding.
 
-A file that passes can still be corrupt inside the compressed data; tf.data training skips
-such a file at decode time as a backstop (see ``tfdata.py``). No TensorFlow here.
+Pixel cap: a JPEG of a few hundred bytes can declare a 10000 x 10000 frame, which decodes
+to 300 MB per parallel decode. The preflight reads the frame size from the JPEG frame header
+(SOF) or the PNG IHDR chunk and refuses images of more than ``MAX_PIXELS`` pixels, Pillow's
+own ``Image.MAX_IMAGE_PIXELS`` (89,478,485, about 268 MB once decoded to RGB). The
+environment variable ``FASTFOOD_MAX_PIXELS`` sets another cap (0 turns it off) for every
+command and loader at once: an environment variable rather than a flag, so that training,
+predict, evaluate, bench and the loaders' own callers read the same cap without threading
+it through every call.
+
+A file that passes can still be corrupt inside the compressed data; the loaders name such a
+file when they meet it (see ``skips.py``). No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -29,6 +38,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from typing import BinaryIO
+
+from fastfood.errors import FastfoodError
+
+# Pillow's Image.MAX_IMAGE_PIXELS: 1 GiB / 4 bytes per pixel / 3, its decompression-bomb limit.
+MAX_PIXELS = 89_478_485
+MAX_PIXELS_ENV = "FASTFOOD_MAX_PIXELS"
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,17 +62,38 @@ _OTHER_FORMATS = (
 )
 
 
-def check_file(path: str) -> str | None:
-    """Why ``path`` cannot be used as an image, or None when it passes the preflight."""
+def max_pixels() -> int:
+    """The pixel cap in force: ``FASTFOOD_MAX_PIXELS`` when set (0: no cap), else MAX_PIXELS."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return MAX_PIXELS
+    try:
+        value = int(raw.replace("_", "").replace(",", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise FastfoodError(f"{MAX_PIXELS_ENV} must be a whole number of pixels (0: no cap), "
+                            f"got {raw!r}")
+    return value
+
+
+def check_file(path: str, pixel_cap: int | None = None) -> str | None:
+    """Why ``path`` cannot be used as an image, or None when it passes the preflight.
+
+    ``pixel_cap``: the most pixels an image may declare (0: no cap); None reads
+    :func:`max_pixels`.
+    """
+    cap = max_pixels() if pixel_cap is None else pixel_cap
     try:
         size = os.path.getsize(path)
         if size == 0:
             return "empty file"
         with open(path, "rb") as f:
-            head = f.read(16)
+            head = f.read(24)  # a PNG's signature and IHDR width and height
             f.seek(max(0, size - _TAIL))
             tail = f.read(_TAIL)
-            header_problem = _jpeg_header_problem(f, size) if head.startswith(JPEG_MAGIC) else None
+            header_problem = (_jpeg_header_problem(f, size, cap) if head.startswith(JPEG_MAGIC)
+                              else None)
     except FileNotFoundError:
         return "file not found"
     except IsADirectoryError:
@@ -71,7 +107,25 @@ def check_file(path: str) -> str | None:
     if head.startswith(PNG_MAGIC):
         if PNG_IEND not in tail:
             return "PNG has no IEND chunk (truncated)"
-        return None
+        if len(head) < 24 or head[12:16] != b"IHDR":
+            return "corrupt PNG header: no IHDR chunk first"
+        width = int.from_bytes(head[16:20], "big")
+        height = int.from_bytes(head[20:24], "big")
+        if height == 0 or width == 0:
+            return f"corrupt PNG header: image size {width}x{height}"
+        return _too_many_pixels(width, height, cap)
+    return _not_an_image(head)
+
+
+def _too_many_pixels(width: int, height: int, cap: int) -> str | None:
+    if cap and width * height > cap:
+        return (f"image declares {width}x{height} = {width * height:,} pixels, over the "
+                f"{cap:,}-pixel cap (set {MAX_PIXELS_ENV} to change it)")
+    return None
+
+
+def _not_an_image(head: bytes) -> str:
+    """The reason for bytes that are neither JPEG nor PNG."""
     for magic, name in _OTHER_FORMATS:
         if head.startswith(magic):
             return f"{name} is not supported (JPEG and PNG only)"
@@ -81,11 +135,12 @@ def check_file(path: str) -> str | None:
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
 
 
-def _jpeg_header_problem(f: BinaryIO, size: int) -> str | None:
+def _jpeg_header_problem(f: BinaryIO, size: int, cap: int) -> str | None:
     """Walk the marker segments from SOI to the first SOS; say what is wrong, if anything.
 
     Also checks the frame header (SOF): a zero height or width, or a component count other
-    than 1 (gray), 3 (YCbCr/RGB) or 4 (CMYK/YCCK), fails in every decoder.
+    than 1 (gray), 3 (YCbCr/RGB) or 4 (CMYK/YCCK), fails in every decoder; more than ``cap``
+    pixels (when ``cap`` is not 0) is refused before any decoder allocates them.
     """
     pos = 2  # after SOI
     seen_frame = False
@@ -125,6 +180,8 @@ def _jpeg_header_problem(f: BinaryIO, size: int) -> str | None:
                 return f"corrupt JPEG header: image size {width}x{height}"
             if components not in (1, 3, 4) or length != 8 + 3 * components:
                 return f"corrupt JPEG header: {components} colour components"
+            if not seen_frame and (too_big := _too_many_pixels(width, height, cap)):
+                return too_big
             seen_frame = True
         pos += 2 + length
 
@@ -133,8 +190,9 @@ def check_files(files: Sequence[str]) -> tuple[list[int], list[tuple[str, str]]]
     """``(good_indices, bad)``: indices into ``files`` that pass, and ``(path, reason)`` of the rest."""
     good: list[int] = []
     bad: list[tuple[str, str]] = []
+    cap = max_pixels()
     for i, path in enumerate(files):
-        reason = check_file(str(path))
+        reason = check_file(str(path), cap)
         if reason is None:
             good.append(i)
         else:

@@ -22,7 +22,6 @@ and `Failure(index, reason)`, in no promised order between the two (callers key 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -87,8 +86,7 @@ def _pipelined(
         try:
             with _quiet_preflight():
                 dataset = loaders.build(
-                    kind, names, list(range(len(names))), training=False,
-                    batch_size=batch_size,
+                    kind, names, [0] * len(names), training=False, batch_size=batch_size,
                     image_size=image_size, num_threads=num_threads, report=report,
                 )
         except FastfoodError:
@@ -110,10 +108,9 @@ def _pipelined(
         if dataset is not None:
             try:
                 for images, labels in dataset:
-                    # DALI fills its last batch up with padding samples (label -1).
+                    # DALI fills its last eval batch up with PAD_LABEL samples, at the end.
                     n = int((labels.numpy() != loaders.PAD_LABEL).sum())
-                    yield Batch(tuple(good[done:done + n]),
-                                images if n == images.shape[0] else images[:n])
+                    yield Batch(tuple(good[done:done + n]), images[:n])
                     done += n
             except Exception:  # noqa: BLE001 - a decode error inside the pipeline, see doc
                 failed = good[done:done + batch_size]
@@ -141,6 +138,7 @@ def _direct(
     """Decode files[i] one at a time (eagerly) with eval_image; batch what decodes."""
     import tensorflow as tf
 
+    from fastfood.errors import one_line
     from fastfood.loaders import validate
     from fastfood.loaders.preprocess import eval_image
 
@@ -153,7 +151,7 @@ def _direct(
                 images.append(eval_image(tf.io.read_file(files[i]), image_size))
                 done.append(i)
             except (tf.errors.OpError, ValueError) as err:
-                reason = _one_line(err)
+                reason = one_line(err)
         if reason is not None:
             yield Failure(i, reason)
         if len(done) == batch_size:
@@ -162,10 +160,3 @@ def _direct(
     if done:
         yield Batch(tuple(done), tf.stack(images))
 
-
-def _one_line(err: BaseException) -> str:
-    """A decoder's error as one short line, without TF's op context decorations."""
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
-    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # {{function_node __wrapped__DecodeJpeg...}}
-    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text.strip().splitlines()[0] if text.strip() else "")
-    return f"cannot decode: {(text or type(err).__name__)[:200]}"

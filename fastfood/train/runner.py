@@ -55,7 +55,7 @@ class Runner:
         request = LoaderRequest(
             kind=self.kind, batch_size=lcfg.batch_size, image_size=mcfg.image_size,
             seed=self.config.train.seed, crop=lcfg.train_crop, num_threads=lcfg.num_threads,
-            deterministic=lcfg.deterministic, skips=self.skips)
+            skips=self.skips)
         batch = lcfg.batch_size
         self.train_feed = TrainFeed(self.strategy, self.spec.train.files,
                                     self.spec.train.labels, request, global_batch=batch,
