@@ -53,8 +53,10 @@ Bad files: ``build()`` first runs ``validate.check_files`` (a cheap read of each
 header and end) on every kind but synthetic, drops the files that fail, logs a warning on
 the ``fastfood`` logger naming them, and appends ``(path, reason)`` to ``report`` when given
 one. This is the policy in both modes: eval reports the files by name and evaluates the
-rest. As a backstop, tf.data training also skips files that pass the preflight but fail to
-decode (``ignore_errors``); DALI and tf.data eval would raise on such a file.
+rest. A file that passes the preflight but fails to decode is dropped by tf.data training
+and named through ``request.skips`` (a ``skips.SkipLog``: the loop prints it, counts it in
+summary.json, and stops under --strict); DALI and tf.data eval raise on such a file, and
+the training loop then names it and stops with a checkpoint.
 
 ``steps_per_epoch(num_files, ...)`` counts the files it is given: pass the number of good
 files (``len(validate.check_files(files)[0])``) when a data set may contain bad ones.

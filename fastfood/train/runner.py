@@ -303,7 +303,7 @@ class Runner:
             ds = loaders.build(self.kind, self.spec.train.files, self.spec.train.labels,
                                training=True, batch_size=n, image_size=self.config.model.image_size,
                                seed=self.config.train.seed, crop=lcfg.train_crop,
-                               num_threads=lcfg.num_threads, device="cpu")
+                               num_threads=lcfg.num_threads, device="cpu", skips=self.skips)
             for images, _ in ds.take(1):
                 self.metrics.images(0, "augmented_inputs", images.numpy())
         except (tf.errors.OpError, FastfoodError):
