@@ -32,14 +32,30 @@ def client_for(app: Any) -> Any:
 
 
 def sample_files(sample_dir: Path, n: int = 4) -> list[str]:
-    """Validation images of the built-in sample (what the trained run learned), plus a real
-    photo from the shared odd-JPEG corpus when it is there."""
+    """n validation images of the built-in sample (what the trained run learned), one class
+    after another, plus a real photo from the shared odd-JPEG corpus when it is there."""
     from fastfood.data import load
 
-    files = list(load(sample_dir).val.files[:n])
+    val = load(sample_dir).val
+    by_class: dict[int, list[str]] = {}
+    for path, label in zip(val.files, val.labels):
+        by_class.setdefault(label, []).append(path)
+    rounds = zip(*by_class.values())  # one of each class, then the next of each
+    files = [path for group in rounds for path in group][:n]
     if (ODD / "hopper.jpg").is_file():
         files.append(str(ODD / "hopper.jpg"))
     return files
+
+
+def unique_copies(files: list[str], folder: Path) -> list[str]:
+    """The files copied under names that differ (the sample reuses 0060.jpg in each class)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for f in files:
+        path = folder / f"{Path(f).parent.name}_{Path(f).name}"
+        path.write_bytes(Path(f).read_bytes())
+        out.append(str(path))
+    return out
 
 
 def png_named_jpg(folder: Path) -> Path:

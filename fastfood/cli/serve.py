@@ -69,7 +69,11 @@ def serve(run_dir: Path | None, model_path: Path | None, host: str, port: int, m
     click.echo(f"fastfood serve: http://{shown}:{bound_port}/ serving {model.info.run_dir} "
                f"({len(model.classes)} classes); Ctrl-C to stop", err=False)
     config = uvicorn.Config(app, log_config=log_config(), timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it shut down gracefully on
+        pass
+    click.echo("fastfood serve: stopped", err=True)
 
 
 def listen(host: str, port: int) -> socket.socket:
