@@ -430,6 +430,21 @@ def test_serve_refuses_a_port_in_use_and_a_missing_run(run: Path, tmp_path: Path
     assert code == 2 and "nope" in err, err
 
 
+def test_listening_socket_is_tcp_so_asyncio_turns_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on sockets whose proto is TCP; without it, answers on a
+    kept-alive connection wait for the client's delayed ACK."""
+    import socket
+
+    from fastfood.cli.serve import listen
+
+    with listen("127.0.0.1", 0) as server:
+        assert server.proto == socket.IPPROTO_TCP
+        with socket.create_connection(server.getsockname()[:2]):
+            accepted, _ = server.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+
+
 def test_batcher_runs_what_it_gathers_and_bounds_admission() -> None:
     """The batching policy alone, on a stand-in forward pass (no model)."""
     import asyncio
