@@ -3,7 +3,7 @@ predict of the same model in the same run, its memory, and what it does at 4x it
 
     python benchmarks/serve.py                     # width 0.25 at 224 px, 101 classes; a few
                                                    # minutes on 2 CPU cores
-    python benchmarks/serve.py --requests 128 --repeats 1 --overload-s 4   # quicker
+    python benchmarks/serve.py --requests 128 --repeats 1 --overload-s 3   # quicker
     # -> benchmarks/results/serve.json (machine, versions, settings, every round)
 
 The model is an untrained run directory (random weights, written once through fastfood's

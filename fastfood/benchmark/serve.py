@@ -10,15 +10,20 @@ is bounded in request count and in time, and the server is stopped at the end.
 1. Offline: `Predictor.predict_files` over the same files, in this process, with predict's
    loader, at predict's default batch (32) and at the server's --max-batch, after a warm-up
    pass: the faster of the two is the rate to compare with.
-2. 16 clients: `requests_16` requests; img/s, latency p50/p99, mean batch size. Offline and
+2. 16 clients: `requests_16` requests; img/s, latency p50/p99, mean batch size, and the
+   server's CPU milliseconds per image (beside offline predict's: on a machine shared with
+   other work, wall-clock rates stretch while CPU per image barely moves). Offline and
    16-client passes alternate, `repeats` rounds, so drifting load hits both alike; the
    target is the ratio of medians, >= 0.8.
 3. 1 client: `requests_1` requests one after another; latency p50/p99.
 4. Memory: the server's resident set size at rest (after start-up and warm-up) and its peak,
    sampled every 50 ms, under each load.
-5. Overload: 4 x --max-queue clients for `overload_s` seconds, none backing off: how many
-   answers were 200 and 503 (each 503 must carry Retry-After), anything else (none is the
-   goal), the server's memory before, at peak and after, and whether it still answers.
+5. Overload: 4 x --max-queue clients for `overload_s` seconds, none backing off, twice: how
+   many answers were 200 and 503 (each 503 must carry Retry-After), anything else (none is
+   the goal), the server's memory before, at peak and after each round (a leak would show
+   as growth from round to round), and whether it still answers.
+6. Forward only: the model on a synthetic uint8 batch of each offline batch size, in this
+   process: the ceiling that decoding and HTTP eat into.
 """
 
 from __future__ import annotations
@@ -56,13 +61,15 @@ class ServeBench:
     max_batch: int = 16
     max_wait_ms: float = 5.0
     max_queue: int = 64
-    overload_s: float = 8.0
+    overload_s: float = 6.0
+    overload_rounds: int = 3  # memory after each: growth from one to the next would be a leak
     overload_max_requests: int = 50_000
     request_timeout_s: float = 120.0
 
 
 # What `fastfood bench --what serve` runs: the same parts, fewer requests (about a minute).
-QUICK = ServeBench(requests_16=128, requests_1=20, repeats=1, overload_s=4.0)
+QUICK = ServeBench(requests_16=128, requests_1=20, repeats=1, overload_s=3.0,
+                   overload_rounds=2)
 
 
 # --- the server process ----------------------------------------------------------------------
@@ -109,6 +116,14 @@ class ServerProcess:
         except OSError:
             pass
         return 0.0
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system, all threads) the server has used so far."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -263,6 +278,27 @@ def load(url: str, bodies: list[bytes], clients: int, *, max_requests: int,
                              max_seconds=max_seconds, timeout_s=timeout_s))
 
 
+def _forward_rates(predictor: Any, sizes: list[int], repeats: int) -> dict[str, Any]:
+    """The model's own rate on a synthetic uint8 batch (no decoding, no HTTP): the ceiling."""
+    import numpy as np
+
+    out = {}
+    for size in sizes:
+        n = predictor.image_size
+        x = np.random.default_rng(0).integers(0, 256, (size, n, n, 3), dtype=np.uint8)
+        predictor.forward(x, traced=True)
+        batches = max(1, 64 // size)
+        rates = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(batches):
+                predictor.forward(x, traced=True)
+            rates.append(batches * size / (time.perf_counter() - start))
+        out[f"batch_{size}"] = {"img_s": round(statistics.median(rates), 3),
+                                "img_s_all": [round(r, 3) for r in rates]}
+    return out
+
+
 def _health(url: str) -> dict[str, Any]:
     import json
     import urllib.request
@@ -305,29 +341,34 @@ def measure(run_dir: str | Path, files: list[str], bench: ServeBench = ServeBenc
         for size in sizes:
             list(predictor.predict_files(offline_files[:2 * size + 1], batch_size=size))
         offline: dict[int, list[float]] = {size: [] for size in sizes}
-        serve16, peaks16, batches = [], [], []
+        offline_cpu: dict[int, list[float]] = {size: [] for size in sizes}
+        serve16, peaks16, batches, serve_cpu = [], [], [], []
         for r in range(bench.repeats):
             for size in sizes:
                 progress(f"serve: offline predict, batch {size}, round {r + 1}/{bench.repeats}")
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 answered = sum(p.error is None for p in
                                predictor.predict_files(offline_files, batch_size=size))
                 offline[size].append(answered / (time.perf_counter() - start))
+                offline_cpu[size].append(1000 * (time.process_time() - cpu) / answered)
             progress(f"serve: {bench.clients} clients, round {r + 1}/{bench.repeats}")
-            before = _health(server.url)
+            before, cpu = _health(server.url), server.cpu_s()
             with MemorySampler(server.rss_mb) as mem:
                 got = load(server.url, bodies, bench.clients, max_requests=n, max_seconds=600,
                            timeout_s=bench.request_timeout_s)
+            serve_cpu.append(1000 * (server.cpu_s() - cpu) / max(1, got.statuses.get(200, 0)))
             after = _health(server.url)
             serve16.append(got)
             peaks16.append(mem.peak)
             batches.append((after["images"] - before["images"]) /
                            max(1, after["batches"] - before["batches"]))
+        out["forward_only"] = _forward_rates(predictor, sizes, bench.repeats)
         del predictor
         rows16 = [g.summary() for g in serve16]
-        out["offline"] = {f"batch_{size}": {"img_s": round(statistics.median(rates), 3),
-                                            "img_s_all": [round(x, 3) for x in rates]}
-                          for size, rates in offline.items()}
+        out["offline"] = {f"batch_{size}": {
+            "img_s": round(statistics.median(rates), 3), "img_s_all": [round(x, 3) for x in rates],
+            "cpu_ms_per_img": round(statistics.median(offline_cpu[size]), 2)}
+            for size, rates in offline.items()}
         # Judged against the faster offline batch size: predict's default, or the server's.
         out["offline_img_s"] = max(row["img_s"] for row in out["offline"].values())
         out[f"clients_{bench.clients}"] = {
@@ -335,6 +376,7 @@ def measure(run_dir: str | Path, files: list[str], bench: ServeBench = ServeBenc
             "p50_ms": statistics.median(r["p50_ms"] for r in rows16),
             "p99_ms": statistics.median(r["p99_ms"] for r in rows16),
             "mean_batch": round(statistics.median(batches), 2),
+            "server_cpu_ms_per_img": round(statistics.median(serve_cpu), 2),
             "rounds": rows16,
         }
         ratio = out[f"clients_{bench.clients}"]["img_s"] / out["offline_img_s"]
@@ -351,22 +393,35 @@ def measure(run_dir: str | Path, files: list[str], bench: ServeBench = ServeBenc
         out["memory_mb"]["peak_1_client"] = round(mem.peak, 1)
 
         clients = 4 * bench.max_queue
-        progress(f"serve: overload, {clients} clients for {bench.overload_s:g} s")
+        rounds = []
         before_mb = server.rss_mb()
-        with MemorySampler(server.rss_mb) as mem:
-            flood = load(server.url, bodies, clients, max_requests=bench.overload_max_requests,
-                         max_seconds=bench.overload_s, timeout_s=bench.request_timeout_s)
-        time.sleep(2.0)
+        for r in range(bench.overload_rounds):
+            progress(f"serve: overload, {clients} clients for {bench.overload_s:g} s, "
+                     f"round {r + 1}/{bench.overload_rounds}")
+            with MemorySampler(server.rss_mb) as mem:
+                flood = load(server.url, bodies, clients,
+                             max_requests=bench.overload_max_requests,
+                             max_seconds=bench.overload_s, timeout_s=bench.request_timeout_s)
+            time.sleep(2.0)  # let the admitted requests finish
+            rounds.append({**flood.summary(), "retry_after_missing": flood.retry_after_missing,
+                           "memory_mb_peak": round(mem.peak, 1),
+                           "memory_mb_after": round(server.rss_mb(), 1)})
         health = _health(server.url)
         check = load(server.url, bodies, 1, max_requests=3, max_seconds=60)
+        statuses: Counter[str] = Counter()
+        for row in rounds:
+            statuses.update(row["statuses"])
         out["overload"] = {
-            "clients": clients, "queue_bound": bench.max_queue, **flood.summary(),
-            "retry_after_missing": flood.retry_after_missing,
-            "memory_mb_before": round(before_mb, 1), "memory_mb_peak": round(mem.peak, 1),
-            "memory_mb_after": round(server.rss_mb(), 1),
+            "clients": clients, "queue_bound": bench.max_queue, "seconds": bench.overload_s,
+            "statuses": dict(statuses),
+            "retry_after_missing": sum(row["retry_after_missing"] for row in rounds),
+            "memory_mb_before": round(before_mb, 1),
+            "memory_mb_peak": max(row["memory_mb_peak"] for row in rounds),
+            "memory_mb_after": rounds[-1]["memory_mb_after"],
             "alive_after": server.alive() and health.get("status") == "ok",
             "served_after": check.statuses.get(200, 0) == 3,
             "admitted_after": health.get("admitted"),
+            "rounds": rounds,
         }
     finally:
         out["exit_code"] = server.stop()
@@ -397,13 +452,17 @@ def summary_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     one, flood, mem = result.get("clients_1", {}), result.get("overload", {}), \
         result.get("memory_mb", {})
     return [
-        ("offline batch predict", ", ".join(
+        ("forward only (synthetic)", ", ".join(
             f"{k.replace('_', ' ')} {v['img_s']:.1f} img/s"
+            for k, v in result.get("forward_only", {}).items())),
+        ("offline batch predict", ", ".join(
+            f"{k.replace('_', ' ')} {v['img_s']:.1f} img/s (CPU {v['cpu_ms_per_img']} ms/img)"
             for k, v in result.get("offline", {}).items())),
         (f"{result['settings']['clients']} clients",
          f"{c.get('img_s', 0):.1f} img/s ({result.get('ratio_to_offline', 0):.2f}x offline, "
          f"target {TARGET_RATIO}x), p50 {c.get('p50_ms')} ms, p99 {c.get('p99_ms')} ms, "
-         f"mean batch {c.get('mean_batch')}"),
+         f"mean batch {c.get('mean_batch')}, server CPU {c.get('server_cpu_ms_per_img')} "
+         "ms/img"),
         ("1 client", f"{one.get('img_s', 0):.1f} img/s, p50 {one.get('p50_ms')} ms, "
                      f"p99 {one.get('p99_ms')} ms"),
         ("memory (MiB)", ", ".join(f"{k} {v}" for k, v in mem.items())),
