@@ -5,6 +5,19 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" || exit 1
 cd "$ROOT"
+
+# --- Browser for the page test (tests/test_server_live.py) ----------------------------------
+# Debian's chromium + chromium-driver, where apt can install them; without them that one
+# test skips and says why. Never fatal.
+if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+   && [[ "$(id -u)" == 0 ]]; then
+  echo "[test] installing chromium + chromium-driver for the browser test (apt)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      chromium chromium-driver; } >/dev/null 2>&1 \
+    || echo "[test] WARNING: could not install chromium; the browser test will skip" >&2
+fi
+# ---------------------------------------------------------------------------------------------
+
 "$ROOT/.venv/bin/python" -m pytest "$@"
 rc=$?
 if [[ $rc -eq 5 ]]; then

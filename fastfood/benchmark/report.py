@@ -119,6 +119,25 @@ def print_report(result: dict[str, Any], console: Any = None) -> None:
         console.print(train_table(result, "train", labels.get("train", "Training")))
     if result.get("predict"):
         console.print(train_table(result, "predict", labels.get("predict", "Predict")))
+    if result.get("serve"):
+        console.print(serve_table(result["serve"], labels.get("serve", "Serve")))
+
+
+def serve_table(serve: dict[str, Any], title: str = "Serve") -> Any:
+    """`fastfood serve` against offline predict, latency, memory, overload (one row each)."""
+    from rich.table import Table
+
+    from fastfood.benchmark.serve import summary_rows
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("what")
+    table.add_column("measured")
+    if "error" in serve:
+        table.add_row("error", f"[red]{serve['error']}[/red]")
+        return table
+    for what, figure in summary_rows(serve):
+        table.add_row(what, figure)
+    return table
 
 
 def loader_chart(result: dict[str, Any], path: str | Path, reference: str | None = None,

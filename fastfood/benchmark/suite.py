@@ -17,7 +17,7 @@ from typing import Any
 
 from fastfood.errors import FastfoodError
 
-WHAT = ("loaders", "train", "e2e", "predict")
+WHAT = ("loaders", "train", "e2e", "predict", "serve")
 LOADERS = ("dali", "tfdata", "synthetic")
 PRECISIONS = ("fp32", "mixed")
 # Training on a CPU without a GPU: a VGG19 this size trains a step in well under a second.
@@ -184,6 +184,21 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                     lambda: tb.bench_eval(kind, files, labels, precision, setup).to_dict(),
                     errors, f"predict {name}")
         sections["predict"] = round(time.perf_counter() - t0, 1)
+
+    if "serve" in s.what:
+        from fastfood.benchmark import serve as sb
+
+        t0 = time.perf_counter()
+        result["labels"]["serve"] = (
+            f"Serve: fastfood serve over an untrained VGG19 width {s.width:g} at "
+            f"{s.image_size} px, the dataset's images as request bodies, on 127.0.0.1: "
+            f"{sb.QUICK.clients} clients vs offline batch predict, 1 client, memory, "
+            f"{4 * sb.QUICK.max_queue} clients (4x the queue bound)")
+        result["serve"] = _guard(
+            lambda: sb.measure_untrained(files, num_classes, width=s.width,
+                                         image_size=s.image_size, progress=progress),
+            errors, "serve")
+        sections["serve"] = round(time.perf_counter() - t0, 1)
 
     result["errors"] = errors
     result["wall_s"] = round(time.perf_counter() - start, 1)

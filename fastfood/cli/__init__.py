@@ -20,6 +20,7 @@ COMMANDS = {
     "predict": "fastfood.cli.predict:predict",
     "evaluate": "fastfood.cli.evaluate:evaluate",
     "export": "fastfood.cli.export:export",
+    "serve": "fastfood.cli.serve:serve",
     "bench": "fastfood.cli.bench:bench",
     "doctor": "fastfood.cli.doctor:doctor",
 }
@@ -37,6 +38,7 @@ HELP = {
     "predict": "Classify images with a trained run.",
     "evaluate": "Top-1/top-5 and per-class accuracy of a run on a split.",
     "export": "Export a run as a SavedModel that takes encoded image bytes.",
+    "serve": "Serve a run: a web page to try it and an HTTP API (TF Serving compatible).",
     "bench": "Measure loaders and training speed on this machine.",
     "doctor": "Check the TF, CUDA, XLA and DALI setup; one fix per problem.",
 }

@@ -29,7 +29,8 @@ def _csv(value: str, flag: str) -> tuple[str, ...]:
               help="Dataset folder (Food-101 or class folders). Default: the built-in sample.")
 @click.option("--what", default="loaders,train,e2e", show_default=True,
               help="Comma list of loaders, train (synthetic input + Keras fit), "
-                   "e2e (real loaders into training), predict.")
+                   "e2e (real loaders into training), predict, serve (fastfood serve on "
+                   "127.0.0.1 vs offline predict, latency, memory, overload).")
 @click.option("--loaders", "loader_kinds", default="dali,tfdata,synthetic", show_default=True,
               help="Loaders to measure.")
 @click.option("--precision", "precisions", default="",
