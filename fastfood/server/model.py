@@ -53,7 +53,7 @@ class ServedModel:
         try:
             return self._decode(self._tf.constant(data)).numpy()
         except (self._tf.errors.OpError, ValueError) as err:
-            from fastfood.serve.batches import _one_line
+            from fastfood.errors import one_line as _one_line
 
             raise UploadError(_one_line(err)) from None
 
