@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from fastfood.cli import cli, main
-from test_bench_dataset import load_script
+from support.scripts import load_script
 
 TINY = ["--batch-size", "8", "--image-size", "32", "--train-image-size", "32",
         "--width", "0.0625", "--steps", "1", "--warmup", "1", "--repeats", "1"]

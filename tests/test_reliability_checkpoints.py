@@ -14,7 +14,9 @@ import pytest
 
 from fastfood.errors import FastfoodError
 
-from test_reliability_support import run_in_process, tiny_model_and_optimizer, write_images
+from support.cli import run_cli
+from support.images import write_images
+from support.runs import tiny_model_and_optimizer
 
 
 def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
@@ -87,7 +89,7 @@ def test_empty_state_file_still_resumes_from_the_files(tmp_path: Path) -> None:
 
 
 def _cli_loads_the_run(run: Path, image: Path, capsys) -> tuple[int, str]:
-    code, out, err = run_in_process(["predict", "--run-dir", str(run), "--json", str(image)],
+    code, out, err = run_cli(["predict", "--run-dir", str(run), "--json", str(image)],
                                     capsys)
     return code, err
 

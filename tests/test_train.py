@@ -149,10 +149,6 @@ def test_loaders_and_precisions_run(make_food101, tmp_path, kind, precision):
 @pytest.mark.slow
 @pytest.mark.dali
 def test_dali_loader_trains(make_food101, tmp_path):
-    from fastfood.loaders import dali_available
-
-    if not dali_available():
-        pytest.skip("DALI TensorFlow plugin not importable")
     run = tmp_path / "run"
     summary = _train(_config(make_food101(SMALL), run, loader={"kind": "dali"},
                              train={"max_steps": 8}))
