@@ -91,7 +91,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> P
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     config = RunConfig(
         data=DataConfig(root=str(sample_dir)),
-        loader=LoaderConfig(kind="tfdata", batch_size=32, image_size=64),
+        loader=LoaderConfig(kind="tfdata", batch_size=32),
         model=ModelConfig(image_size=64, width=0.125, weights="none"),
         train=TrainConfig(max_steps=30, lr=0.01, precision="fp32", xla="off",
                           run_dir=str(run_dir), save_every=1000),

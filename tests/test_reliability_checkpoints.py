@@ -21,7 +21,7 @@ from support.runs import tiny_model_and_optimizer
 
 def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
     """ckpt/ with a checkpoint per step in `steps` (and the run's config/classes files)."""
-    from fastfood.config import LoaderConfig, ModelConfig, RunConfig, TrainConfig
+    from fastfood.config import ModelConfig, RunConfig, TrainConfig
     from fastfood.train.checkpoints import Checkpoints, Position
     from fastfood.train.rundir import write_start
 
@@ -29,8 +29,7 @@ def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
     ckpts = Checkpoints(run, model, optimizer, keep=3)
     for step in steps:
         ckpts.save(Position(step=step, epoch=0, batch_in_epoch=step))
-    config = RunConfig(loader=LoaderConfig(image_size=32),
-                       model=ModelConfig(num_classes=2, image_size=32, width=0.125,
+    config = RunConfig(model=ModelConfig(num_classes=2, image_size=32, width=0.125,
                                          weights="none", convention="slim"),
                        train=TrainConfig(run_dir=str(run)))
     write_start(run, config, ("a", "b"), ("a", "b"))

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastfood.errors import FastfoodError
+from fastfood.loaders.spec import KINDS
 
 WHAT = ("loaders", "train", "e2e", "predict")
-LOADERS = ("dali", "tfdata", "synthetic")
+LOADERS = tuple(k for k in KINDS if k != "auto")  # auto is one of the others
 PRECISIONS = ("fp32", "mixed")
 # Training on a CPU without a GPU: a VGG19 this size trains a step in well under a second.
 CPU_WIDTH, CPU_TRAIN_IMAGE_SIZE, CPU_STEPS = 0.125, 64, 4

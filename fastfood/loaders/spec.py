@@ -14,4 +14,6 @@ CROP_ATTEMPTS = 10
 SEED_MARGIN = 10
 
 CROPS = ("inception", "seed")
-KINDS = ("auto", "dali", "tfdata", "synthetic")
+# Loaders that read image files (predict and evaluate take these); synthetic makes its batch up.
+FILE_KINDS = ("auto", "dali", "tfdata")
+KINDS = (*FILE_KINDS, "synthetic")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastfood.config import DataConfig, LoaderConfig, ModelConfig, RunConfig, TrainConfig
+from fastfood.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 
 def write_untrained_run(
@@ -43,7 +43,6 @@ def write_untrained_run(
         keras.config.set_dtype_policy(previous)
     config = RunConfig(
         data=DataConfig(root=data_root),
-        loader=LoaderConfig(image_size=image_size),
         model=ModelConfig(num_classes=len(classes), image_size=image_size, width=width,
                           weights="none", convention="slim"),
         train=TrainConfig(precision="fp32", seed=seed, run_dir=str(run_dir)),
