@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fastfood.benchmark.phases import PhaseTimer
 from fastfood.errors import FastfoodError
 from fastfood.predict import DEFAULT_TOP_K, check_top_k
-from fastfood.serve.timing import PhaseTimer
 
 SIGNATURE = "serving_default"
 

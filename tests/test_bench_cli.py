@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from fastfood.cli import cli, main
+
 from support.scripts import load_script
 
 TINY = ["--batch-size", "8", "--image-size", "32", "--train-image-size", "32",
@@ -158,7 +159,7 @@ def test_train_script_targets():
 def test_op_costs_script(bench_data, tmp_path):
     # Its own process: it pins TensorFlow to one thread, which must not leak into other tests.
     out = tmp_path / "ops.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "op_costs.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "archive" / "op_costs.py"
     subprocess.run([sys.executable, str(script), "--data", str(bench_data), "--n", "8",
                     "--image-size", "32", "--repeats", "1", "--json", str(out)],
                    check=True, capture_output=True, timeout=300)

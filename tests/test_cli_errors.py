@@ -28,7 +28,7 @@ WEIGHTS_224 = ["--image-size", "224", "--batch-size", "4", "--loader", "tfdata"]
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A small dataset, a finished (untrained) run, and assorted wrong things to point at."""
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     base = tmp_path_factory.mktemp("cli")
     data = base / "data"

@@ -20,6 +20,7 @@ from fastfood.loaders.dali_pipeline import fastfood_pipeline, make_pipeline
 
 from support.images import write_photo_set, write_tiny_set  # noqa: E402
 
+
 pytestmark = pytest.mark.dali
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from support.cli import run_cli
 from support.runs import untrained_run
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from support.cli import run_cli
 from support.corpus import ODD
 from support.runs import assert_same_top_k

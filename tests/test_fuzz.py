@@ -1,7 +1,7 @@
 """Fuzzed image bytes through the preflight and the decode paths: a clean error or an image,
 never a crash.
 
-Inputs are real files (the decodable part of shared/testdata/odd-jpegs, plus small JPEGs and
+Inputs are real files (the decodable part of tests/data/odd-jpegs, plus small JPEGs and
 PNGs made here) mutated the ways files get damaged: bit flips, overwritten bytes, truncation,
 inserted and deleted runs, a marker code changed, a segment length changed, the frame size
 changed (PNG with a valid CRC), the scan data hit, a Huffman table made impossible.
@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 
 from support.cli import env
 from support.corpus import ODD
+
 
 S = 32  # output size for the decode paths
 

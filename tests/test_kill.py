@@ -27,6 +27,7 @@ from support.cli import TINY, popen
 from support.images import write_noise_presplit
 from support.runs import checkpoint_step, listed_checkpoints, read_every_tensor
 
+
 MAX_STEPS = 36  # 24 train images, batch 4: 6 steps per epoch, 6 epochs
 KILLS = 3
 SEED = 20241127

@@ -18,6 +18,7 @@ from PIL import Image
 import fastfood.loaders as loaders
 from fastfood.errors import FastfoodError
 from fastfood.loaders import order, tfdata
+
 from support.images import write_photo_set, write_tiny_set
 
 

@@ -11,6 +11,7 @@ from fastfood.loaders.validate import check_file, check_files
 
 from support.corpus import NOT_IMAGES, ODD, UNDECODABLE
 
+
 # What DALI (nvImageCodec) cannot parse beyond what TF cannot decode: junk or a stray FF00
 # between header segments (libjpeg only warns about those).
 DALI_CANNOT_PARSE = {"jpeg_ff00_header.jpg", "junk_jpeg_header.jpg",

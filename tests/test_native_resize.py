@@ -22,6 +22,7 @@ from fastfood.loaders import native  # noqa: E402
 
 from support.images import write_photo_set  # noqa: E402
 
+
 pytestmark = pytest.mark.dali
 REPO = Path(__file__).resolve().parents[1]
 

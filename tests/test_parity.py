@@ -1,6 +1,6 @@
 """Eval-mode parity: DALI (CPU backend) and tf.data give the same images for the same files.
 
-The bound (issue 3): mean absolute difference <= 1.0 on 0-255 over the set and no single
+The bound: mean absolute difference <= 1.0 on 0-255 over the set and no single
 image above 2.0; labels and order identical. Measured here: a few hundredths of a level.
 """
 
@@ -16,6 +16,7 @@ import fastfood.loaders as loaders
 
 from support.corpus import ODD
 from support.images import write_photo_set
+
 
 pytestmark = pytest.mark.dali
 MEAN_BOUND = 1.0

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.cli import run_cli, run_subprocess
-from support.corpus import ODD, PLAIN, UNDECODABLE, corrupt_files
-from support.runs import assert_same_top_k, untrained_run
 
 from fastfood.errors import FastfoodError
 from fastfood.serve.files import collect_images
+
+from support.cli import run_cli, run_subprocess
+from support.corpus import ODD, PLAIN, UNDECODABLE, corrupt_files
+from support.runs import assert_same_top_k, untrained_run
 
 
 @pytest.fixture(scope="module")

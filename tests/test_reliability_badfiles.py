@@ -2,7 +2,7 @@
 
 The loaders' own tests cover each loader with bad files, and the predict tests cover the
 odd-jpegs corpus through predict; what is left is the whole `fastfood train` command on a
-class-folder dataset that mixes odd files from shared/testdata/odd-jpegs with good ones:
+class-folder dataset that mixes odd files from tests/data/odd-jpegs with good ones:
 
 - files the preflight rejects (empty, text, truncated, junk header, no EOI) are skipped by
   every loader, counted on the "data" line and named in the log;
@@ -128,8 +128,8 @@ def test_validation_survives_a_file_that_fails_to_decode(
 @pytest.mark.dali
 def test_predict_with_dali_answers_or_names_every_odd_file(tmp_path: Path, capsys) -> None:
     """predict's own tests take the corpus through the direct and tf.data paths; DALI here."""
+    from fastfood.benchmark.untrained import write_untrained_run
     from fastfood.serve.files import collect_images
-    from fastfood.serve.untrained import write_untrained_run
 
     run = write_untrained_run(tmp_path / "run", ["a", "b"], image_size=32, width=0.125)
     files = collect_images([ODD])

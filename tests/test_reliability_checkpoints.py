@@ -94,7 +94,7 @@ def _cli_loads_the_run(run: Path, image: Path, capsys) -> tuple[int, str]:
 
 
 def test_truncated_best_checkpoint(tmp_path: Path, capsys) -> None:
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     run = write_untrained_run(tmp_path / "run", ["a", "b"], image_size=32, width=0.125)
     _truncate(next((run / "best").glob("best-*.index")).with_suffix(""))

@@ -27,6 +27,7 @@ from fastfood.errors import FastfoodError
 
 from support.images import write_images
 
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "fastfood"
 

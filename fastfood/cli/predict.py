@@ -39,7 +39,7 @@ from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | None, top_k: int,
             as_json: bool, batch_size: int, loader: str) -> None:
     """Classify JPEG/PNG files and folders (searched recursively) with a trained run."""
-    from fastfood.serve.timing import PhaseTimer
+    from fastfood.benchmark.phases import PhaseTimer
 
     timer = PhaseTimer()
     timer.note("tensorflow_preloaded", "tensorflow" in sys.modules)

@@ -10,7 +10,7 @@ from typing import Any
 
 def untrained_run(path: Path, classes: list[str], **kwargs: Any) -> Path:
     """A run directory with random weights (tiny model), in the trainer's layout."""
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     kwargs.setdefault("image_size", 32)
     kwargs.setdefault("width", 0.125)
