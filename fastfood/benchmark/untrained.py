@@ -29,18 +29,15 @@ def write_untrained_run(
     import tensorflow as tf
 
     from fastfood.model import vgg19
+    from fastfood.serve.runs import float32_policy
     from fastfood.train.checkpoints import BEST_DIR
     from fastfood.train.rundir import write_start
 
     run_dir = Path(run_dir)
     classes = tuple(classes)
     keras.utils.set_random_seed(seed)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with float32_policy():
         model = vgg19(len(classes), image_size=image_size, width=width, weights=None)
-    finally:
-        keras.config.set_dtype_policy(previous)
     config = RunConfig(
         data=DataConfig(root=data_root),
         model=ModelConfig(num_classes=len(classes), image_size=image_size, width=width,
