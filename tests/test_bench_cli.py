@@ -99,6 +99,16 @@ def test_bench_rejects_bad_flags(capsys):
     assert "--what" in capsys.readouterr().err
 
 
+def test_settings_check_themselves_for_an_api_caller_too():
+    from fastfood.benchmark.suite import BenchSettings
+    from fastfood.errors import FastfoodError
+
+    with pytest.raises(FastfoodError, match="--repeats must be at least 1, got 0"):
+        BenchSettings(repeats=0)
+    with pytest.raises(FastfoodError, match="--loaders: auto is not one of"):
+        BenchSettings(loaders=("auto",))
+
+
 def test_settings_resolve_per_machine():
     from fastfood.benchmark.suite import BenchSettings
 

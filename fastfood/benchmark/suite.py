@@ -59,7 +59,7 @@ class BenchSettings:
             steps=self.steps or (GPU_STEPS if has_gpu else CPU_STEPS),
         )
 
-    def check(self) -> "BenchSettings":
+    def __post_init__(self) -> None:
         """Raise FastfoodError naming the flag for any value that cannot work."""
         for flag, values, allowed in (("--what", self.what, WHAT),
                                       ("--loaders", self.loaders, LOADERS),
@@ -74,7 +74,6 @@ class BenchSettings:
                 raise FastfoodError(f"{flag} must be at least 1, got {value}")
         if self.warmup < 0 or self.steps < 0 or self.width < 0 or self.train_image_size < 0:
             raise FastfoodError("--warmup, --steps, --width and --train-image-size must be >= 0")
-        return self
 
 
 def dataset(root: str) -> tuple[str, list[str], list[int], int]:
@@ -114,7 +113,6 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
 
     from fastfood.train import precision as prec
 
-    settings.check()
     info = machine.machine_info(with_gpus=True)
     hw = prec.detect()
     fast_mixed = hw.cpu_bf16 or any(cap >= (7, 0) for cap in hw.gpu_capabilities)

@@ -70,7 +70,7 @@ def bench(data: Path | None, what: str, loader_kinds: str, precisions: str, batc
         precisions=_csv(precisions, "--precision") if precisions else (),
         batch_size=batch_size, image_size=image_size, train_image_size=train_image_size,
         width=width, steps=steps, warmup=warmup, repeats=repeats,
-    ).check()
+    )
     console = Console()
 
     with console.status("benchmarking") as status:
