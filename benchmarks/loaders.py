@@ -9,8 +9,8 @@ JSON file (machine, versions, settings, every repeat) and a PNG chart beside it.
     python benchmarks/make_dataset.py /tmp/ffbench --n 1200
     python benchmarks/loaders.py --data /tmp/ffbench   # -> benchmarks/results/loaders.{json,png}
 
-Targets (issue 3): the best fastfood loader >= 0.95x the limit in eval mode and >= 1.0x
-in train mode, and >= 1.15x the seed pipeline in both. A target counts as met when both
+Targets: the best fastfood loader >= 0.95x the limit in eval mode and >= 1.0x in train
+mode, and >= 1.15x the `seed` baseline pipeline (peers.py) in both. A target counts as met when both
 the quotient of medians and the median of same-round quotients (`paired_ratio`) meet it.
 """
 
@@ -149,7 +149,7 @@ def paired_ratio(row: dict[str, Any], ref: dict[str, Any]) -> float | None:
 
 
 def add_ratios(result: dict[str, Any]) -> dict[str, Any]:
-    """Each loader against the limit and the seed; fastfood's best against the targets."""
+    """Each loader against the limit and the seed baseline; fastfood's best against the targets."""
     rows = result["loaders"]
     summary: dict[str, Any] = {}
     for mode in ("train", "eval"):
@@ -198,7 +198,7 @@ def print_targets(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Targets (issue 3): best fastfood loader", title_justify="left")
+    table = Table(title="Loader targets: best fastfood loader", title_justify="left")
     for col in ("mode", "loader", "img/s", "ratio", "target", "met"):
         table.add_column(col)
     for mode, row in result.get("targets", {}).items():

@@ -1,8 +1,9 @@
 """The input pipelines fastfood's loaders are compared with, each as a user would write it.
 
-- `seed`: the seed project's tf.data pipeline, reproduced op for op (float32 from the
-  decode on, AREA resize). Its eval centre crop took the width offset from the height;
-  the offsets here are the correct ones so no file fails, and the cost is the same.
+- `seed`: the baseline, a plain hand-written tf.data pipeline (float32 from the decode on,
+  AREA resize, a random square crop), the kind fastfood's loaders replace. As first
+  written, its eval centre crop took the width offset from the height; the offsets here
+  are the correct ones so no file fails, and the cost is the same.
 - `keras`: `keras.utils.image_dataset_from_directory(..., crop_to_aspect_ratio=True)`
   plus the `.prefetch(AUTOTUNE)` its tutorial adds.
 - `pil`: plain Python, PIL decode + crop + resize in a thread pool (PIL drops the GIL).
@@ -29,13 +30,13 @@ from fastfood.benchmark.timing import batch_sizes
 from fastfood.loaders.spec import SEED_MARGIN
 
 PassFactory = Callable[[], Iterable[int]]
-SEED_TRAIN_MARGIN = 2 * SEED_MARGIN  # the seed's random square crop: side = min(h, w) - this
+SEED_TRAIN_MARGIN = 2 * SEED_MARGIN  # the baseline's random square: side = min(h, w) - this
 
 
 def make_seed(
     files: Sequence[str], *, training: bool, batch_size: int, image_size: int, seed: int = 0
 ) -> PassFactory:
-    """The seed project's tf.data pipeline."""
+    """The baseline tf.data pipeline (float32, AREA resize)."""
     import tensorflow as tf
 
     def load(path: tf.Tensor) -> tf.Tensor:

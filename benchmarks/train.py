@@ -1,6 +1,6 @@
 """Training throughput: fastfood's step vs Keras `fit`, synthetic input vs real loaders.
 
-The full-size measurement behind issue 5: VGG19 at 224 px, batch 64, in fp32 and mixed
+The full-size training speed measurement: VGG19 at 224 px, batch 64, in fp32 and mixed
 precision (bf16 on CPUs, fp16 on tensor-core GPUs), with
 
 - `synthetic`: fastfood's compiled step fed one batch repeated (compute alone),
@@ -15,7 +15,7 @@ benchmark and this one cannot measure differently.
     python benchmarks/make_dataset.py /tmp/ffbench --n 1200
     python benchmarks/train.py --data /tmp/ffbench      # -> benchmarks/results/train.json
 
-Targets (issue 5): mixed >= 1.4x Keras fit; fp32 never below Keras fit; a real loader
+Targets: mixed >= 1.4x Keras fit; fp32 never below Keras fit; a real loader
 >= 0.95x synthetic input. Smoke test: --width 0.125 --image-size 64 --steps 2.
 """
 
@@ -57,7 +57,7 @@ def print_targets(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Targets (issue 5)", title_justify="left")
+    table = Table(title="Training speed targets", title_justify="left")
     for col in ("comparison", "ratio", "target", "met"):
         table.add_column(col)
     for row in rows:

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from fastfood.benchmark.phases import PhaseTimer
 from fastfood.errors import FastfoodError
 from fastfood.serve.batches import Batch, decode_batches
 from fastfood.serve.forward import Forward, top_k
-from fastfood.serve.timing import PhaseTimer
 
 SPLITS = ("val", "train")
 TOP_K = 5

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fastfood.benchmark.phases import PhaseTimer
 from fastfood.errors import FastfoodError
-from fastfood.serve.timing import PhaseTimer
+from fastfood.predict import DEFAULT_TOP_K, check_top_k
 
-DEFAULT_TOP_K = 5
 SIGNATURE = "serving_default"
 
 
@@ -77,8 +77,7 @@ def export_run(
     """Write the SavedModel of a run (default: the newest under runs/) to `out`."""
     from fastfood.serve.runs import load_run, resolve_run_dir
 
-    if top_k < 1:
-        raise FastfoodError(f"--top-k must be >= 1, got {top_k}")
+    check_top_k(top_k)
     out = Path(out)
     check_out(out, overwrite)
     path = resolve_run_dir(run_dir)

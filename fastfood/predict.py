@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastfood.benchmark.phases import PhaseTimer
 from fastfood.errors import FastfoodError
 from fastfood.serve.batches import Batch, decode_batches
 from fastfood.serve.forward import Forward, top_k
-from fastfood.serve.timing import PhaseTimer
 
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 32

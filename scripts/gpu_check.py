@@ -5,7 +5,7 @@ Needs only DALI, numpy and Pillow (pynvml for GPU memory; no TensorFlow), so it 
 GPU box where TensorFlow is not installed. The CPU backend is tested against TensorFlow in
 tests/test_parity.py; this closes the chain GPU == CPU == tf.data. Prints one JSON object.
 
-    python scripts/gpu_check.py --images DIR [--odd DIR] [--n 256]
+    python scripts/gpu_check.py --images DIR [--odd tests/data/odd-jpegs] [--n 256]
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""Shared fixtures: the built-in sample (written once per session) and factories for
-tiny Food-101 and class-folder trees.
+"""Shared fixtures: the built-in sample and a run trained on it (each made once per
+session), factories for tiny Food-101 and class-folder trees, and the `dali` marker, which
+skips a test where DALI's TensorFlow plugin does not import.
+
+Helpers that are not fixtures live in tests/support/.
 
 Tree images are 8x8 solid-colour JPEGs, one colour per class (CLASS_COLORS), so a loader
 test can check that labels stay aligned with pixels.
@@ -7,6 +10,7 @@ test can check that labels stay aligned with pixels.
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import Callable
@@ -75,6 +79,39 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fastfood.data.sample import write_sample
 
     return write_sample(tmp_path_factory.mktemp("sample") / "sample", seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
+    """A run directory trained by fastfood.train for 30 steps on the sample: width 0.125 at
+    64 px, tf.data, fp32. Made once per session; do not modify it."""
+    from fastfood.config import DataConfig, LoaderConfig, ModelConfig, RunConfig, TrainConfig
+    from fastfood.train import train_and_evaluate
+
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    config = RunConfig(
+        data=DataConfig(root=str(sample_dir)),
+        loader=LoaderConfig(kind="tfdata", batch_size=32),
+        model=ModelConfig(image_size=64, width=0.125, weights="none"),
+        train=TrainConfig(max_steps=30, lr=0.01, precision="fp32", xla="off",
+                          run_dir=str(run_dir), save_every=1000),
+    )
+    summary = train_and_evaluate(config, stream=io.StringIO())
+    assert summary.get("exit_code", 0) == 0, summary
+    return run_dir
+
+
+@functools.cache
+def _dali_available() -> bool:
+    from fastfood.loaders import dali_available
+
+    return dali_available()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `dali` need DALI's TensorFlow plugin; skip them where it does not import."""
+    if item.get_closest_marker("dali") is not None and not _dali_available():
+        pytest.skip("needs DALI: its TensorFlow plugin (nvidia.dali.plugin.tf) does not import")
 
 
 def _factory(tmp_path: Path, writer: Callable[..., Path], stem: str) -> Callable[..., Path]:

@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from fastfood.cli import cli, main
-from test_bench_dataset import load_script
+
+from support.scripts import load_script
 
 TINY = ["--batch-size", "8", "--image-size", "32", "--train-image-size", "32",
         "--width", "0.0625", "--steps", "1", "--warmup", "1", "--repeats", "1"]
@@ -98,6 +99,16 @@ def test_bench_rejects_bad_flags(capsys):
     assert "--what" in capsys.readouterr().err
 
 
+def test_settings_check_themselves_for_an_api_caller_too():
+    from fastfood.benchmark.suite import BenchSettings
+    from fastfood.errors import FastfoodError
+
+    with pytest.raises(FastfoodError, match="--repeats must be at least 1, got 0"):
+        BenchSettings(repeats=0)
+    with pytest.raises(FastfoodError, match="--loaders: auto is not one of"):
+        BenchSettings(loaders=("auto",))
+
+
 def test_settings_resolve_per_machine():
     from fastfood.benchmark.suite import BenchSettings
 
@@ -158,7 +169,7 @@ def test_train_script_targets():
 def test_op_costs_script(bench_data, tmp_path):
     # Its own process: it pins TensorFlow to one thread, which must not leak into other tests.
     out = tmp_path / "ops.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "op_costs.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "archive" / "op_costs.py"
     subprocess.run([sys.executable, str(script), "--data", str(bench_data), "--n", "8",
                     "--image-size", "32", "--repeats", "1", "--json", str(out)],
                    check=True, capture_output=True, timeout=300)

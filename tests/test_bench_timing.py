@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from fastfood.benchmark import machine, timing
 
 
+class FakeClock:
+    """Time that passes only when the code under test says so (advance)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_time_repeats_counts_warmup_apart():
-    calls = []
+    clock, calls = FakeClock(), []
+    durations = iter([9.0, 9.0, 0.5, 0.25, 1.0])  # two slow warm-ups, then the repeats
 
     def run() -> int:
         calls.append(1)
-        time.sleep(0.01)
+        clock.advance(next(durations))
         return 5
 
-    result = timing.time_repeats(run, warmup=2, repeats=3)
+    result = timing.time_repeats(run, warmup=2, repeats=3, clock=clock)
     assert len(calls) == 5
-    assert result.items == (5, 5, 5) and len(result.seconds) == 3
-    assert all(s >= 0.009 for s in result.seconds)
-    assert 0 < result.median <= result.best <= 5 / 0.009
+    assert result.items == (5, 5, 5) and result.seconds == (0.5, 0.25, 1.0)
+    assert result.median == 10.0 and result.best == 20.0
 
 
 def test_throughput_median_and_best():
@@ -36,16 +48,18 @@ def test_throughput_median_and_best():
 
 
 def test_time_pass_separates_startup_from_steady_state():
+    clock = FakeClock()
+
     def batches():
-        time.sleep(0.05)  # building the pipeline
+        clock.advance(0.5)  # building the pipeline
         for _ in range(4):
-            time.sleep(0.01)
+            clock.advance(0.125)
             yield 8
 
-    p = timing.time_pass(batches)
+    p = timing.time_pass(batches, clock=clock)
     assert p.images == 32 and p.batches == 4 and p.steady_images == 24
-    assert p.startup_s >= 0.05
-    assert p.steady_s >= 0.025  # three sleeps after the first batch
+    assert p.startup_s == 0.625  # construction and the first batch
+    assert p.steady_s == 0.375  # the three batches after it
 
 
 def test_time_passes_reports_steady_and_epoch_rates():
@@ -174,22 +188,43 @@ def test_time_passes_interleaved_alternates_and_reports_failures():
     assert got["a"].to_dict()["images_per_pass"] == 5 and got["a"].items == (3, 3)
 
 
-def test_settle_returns_at_once_when_idle_and_waits_out_a_busy_thread() -> None:
-    import threading
-    import time
+class FakeProcess:
+    """A wall clock that only sleep() moves, and a CPU clock that advances by `busy[i]`
+    core-seconds during the i-th sleep (0 once the list runs out)."""
 
+    def __init__(self, busy: list[float]) -> None:
+        self.now, self.cpu, self.busy, self.sleeps = 0.0, 0.0, list(busy), 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def cpu_time(self) -> float:
+        return self.cpu
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.cpu += self.busy[self.sleeps] if self.sleeps < len(self.busy) else 0.0
+        self.sleeps += 1
+
+
+def _settle(process: FakeProcess, max_s: float) -> float:
     from fastfood.benchmark.timing import settle
 
-    assert settle(max_s=2.0) < 0.5  # nothing running: one quiet window
+    return settle(max_s=max_s, window_s=0.125, busy_fraction=0.05, clock=process.clock,
+                  cpu_time=process.cpu_time, sleep=process.sleep)
 
-    stop = time.perf_counter() + 0.6
 
-    def spin() -> None:
-        while time.perf_counter() < stop:
-            pass
+def test_settle_returns_after_one_quiet_window_when_idle() -> None:
+    idle = FakeProcess(busy=[0.005])  # under 5 % of a core for one 0.125 s window
+    assert _settle(idle, max_s=2.0) == 0.125 and idle.sleeps == 1
 
-    worker = threading.Thread(target=spin)
-    worker.start()
-    waited = settle(max_s=3.0)
-    worker.join()
-    assert 0.4 < waited < 2.5, waited  # waited for the spinning thread, not for max_s
+
+def test_settle_waits_out_a_busy_thread_then_stops() -> None:
+    # A thread spinning a whole core for three windows, then nothing.
+    spinning = FakeProcess(busy=[0.125, 0.125, 0.125, 0.0])
+    assert _settle(spinning, max_s=3.0) == 0.5 and spinning.sleeps == 4
+
+
+def test_settle_gives_up_at_max_s_when_never_quiet() -> None:
+    always = FakeProcess(busy=[0.125] * 100)
+    assert _settle(always, max_s=1.0) == 1.0 and always.sleeps == 8

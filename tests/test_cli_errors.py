@@ -19,7 +19,8 @@ import h5py
 import numpy as np
 import pytest
 
-from test_reliability_support import TINY, run_in_process, run_subprocess, write_images
+from support.cli import TINY, run_cli, run_subprocess
+from support.images import write_images
 
 WEIGHTS_224 = ["--image-size", "224", "--batch-size", "4", "--loader", "tfdata"]
 
@@ -27,7 +28,7 @@ WEIGHTS_224 = ["--image-size", "224", "--batch-size", "4", "--loader", "tfdata"]
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A small dataset, a finished (untrained) run, and assorted wrong things to point at."""
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     base = tmp_path_factory.mktemp("cli")
     data = base / "data"
@@ -222,7 +223,7 @@ def test_bad_input_exits_2_with_a_message_naming_it(
     monkeypatch.chdir(tmp_path)  # runs/ (default run dirs, bench JSON) goes here
     monkeypatch.setenv("FASTFOOD_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # never the real weight cache
-    code, out, err = run_in_process(_fill(argv, paths), capsys)
+    code, out, err = run_cli(_fill(argv, paths), capsys)
     _check_error(code, err, _fill(words, paths))
     if argv[0] == "train" and "--resume" not in argv:
         # A start that fails leaves no run directory behind for a later --resume to find.
@@ -236,13 +237,13 @@ def test_train_run_dir_that_is_a_file(paths: dict[str, str], tmp_path: Path,
     target.write_text("a file, not a folder")
     argv = ["train", "--data", paths["data"], *TINY, "--max-steps", "1", "--loader", "tfdata",
             "--run-dir", str(target)]
-    code, _, err = run_in_process(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     _check_error(code, err, [str(target)])
 
 
 def test_evaluate_batch_size_0_is_refused(paths: dict[str, str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_in_process(["evaluate", "--run-dir", paths["run"], "--batch-size", "0",
+    code, _, err = run_cli(["evaluate", "--run-dir", paths["run"], "--batch-size", "0",
                                    "--json"], capsys)
     _check_error(code, err, ["--batch-size"])
 
@@ -250,7 +251,7 @@ def test_evaluate_batch_size_0_is_refused(paths: dict[str, str],
 def test_export_out_below_a_file(paths: dict[str, str], capsys: pytest.CaptureFixture[str]
                                  ) -> None:
     out = Path(paths["image"]) / "model"
-    code, _, err = run_in_process(["export", "--run-dir", paths["run"], "--out", str(out)],
+    code, _, err = run_cli(["export", "--run-dir", paths["run"], "--out", str(out)],
                                   capsys)
     _check_error(code, err, [paths["image"]])
 
@@ -263,7 +264,7 @@ def test_unreadable_dataset_folder(paths: dict[str, str], tmp_path: Path,
         write_images(locked / name, 4, seed=ord(name))
     os.chmod(locked / "a", 0)
     try:
-        code, _, err = run_in_process(["train", "--data", str(locked), *TINY], capsys)
+        code, _, err = run_cli(["train", "--data", str(locked), *TINY], capsys)
     finally:
         os.chmod(locked / "a", 0o755)
     _check_error(code, err, [str(locked / "a")])

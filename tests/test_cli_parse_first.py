@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_reliability_support import REPO, env
+from support.cli import REPO, env
 
 # Print {"code": exit code, "tensorflow": imported?} as the last stdout line.
 PROBE = (
@@ -86,7 +86,8 @@ def test_help_needs_no_tensorflow(tmp_path: Path) -> None:
 def test_a_real_train_imports_tensorflow_without_its_startup_noise(tmp_path: Path) -> None:
     """The probe sees TensorFlow loaded once the command runs (so it can tell), and the
     CUDA-stub start-up lines stay off stderr on that path."""
-    from test_reliability_support import TINY, write_images
+    from support.cli import TINY
+    from support.images import write_images
 
     for name, seed in (("a", 1), ("b", 2)):
         write_images(tmp_path / "data" / name, 4, seed=seed)

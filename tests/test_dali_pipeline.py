@@ -18,10 +18,8 @@ pytest.importorskip("nvidia.dali")
 from fastfood.loaders import order  # noqa: E402
 from fastfood.loaders.dali_pipeline import fastfood_pipeline, make_pipeline
 
-try:  # noqa: E402
-    from test_loader_images import write_photo_set, write_tiny_set
-except ImportError:  # tests/ imported as a package
-    from tests.test_loader_images import write_photo_set, write_tiny_set
+from support.images import write_photo_set, write_tiny_set  # noqa: E402
+
 
 pytestmark = pytest.mark.dali
 REPO = Path(__file__).resolve().parents[1]

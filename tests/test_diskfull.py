@@ -23,14 +23,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_reliability_support import (
-    TINY,
+from support.cli import TINY, run_subprocess
+from support.images import write_noise_presplit
+from support.runs import (
     checkpoint_step,
     listed_checkpoints,
     read_every_tensor,
-    run_subprocess,
     tiny_model_and_optimizer,
-    write_presplit,
 )
 
 
@@ -115,7 +114,7 @@ def full_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
-        data = write_presplit(base / "data", train={"a": 12, "b": 12}, val={"a": 2, "b": 2})
+        data = write_noise_presplit(base / "data", train={"a": 12, "b": 12}, val={"a": 2, "b": 2})
         run = mnt / "run"
         argv = ["train", "--data", str(data), *TINY, "--loader", "tfdata", "--max-steps", "8",
                 "--save-every", "2", "--run-dir", str(run)]

@@ -19,7 +19,7 @@ import pytest
 
 from fastfood import doctor
 from fastfood.doctor import DaliPlugin, Facts, Gpu, TfBuild, XlaTools, diagnose
-from test_reliability_support import REPO, run_subprocess
+from support.cli import REPO, run_subprocess
 
 TF221 = TfBuild(is_cuda_build=True, cuda_version="12.5.1", cudnn_version="9",
                 cuda_compute_capabilities=("sm_60", "sm_70", "sm_80", "sm_89", "compute_90"))

@@ -7,12 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_predict_support import run_cli, trained_run, untrained_run
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
-    return trained_run(tmp_path_factory, sample_dir)
+from support.cli import run_cli
+from support.runs import untrained_run
 
 
 class FixedForward:
@@ -60,7 +57,7 @@ def test_count_confusion_top1_top5_exactly(tmp_path: Path) -> None:
     assert skipped == [(str(tmp_path / "empty.png"), "empty file")]
 
 
-def test_predict_agrees_with_evaluate(run: Path, sample_dir: Path) -> None:
+def test_predict_agrees_with_evaluate(trained_run: Path, sample_dir: Path) -> None:
     """predict over the val images gives exactly evaluate's confusion matrix and top-1."""
     from fastfood.data import load
     from fastfood.evaluate import evaluate
@@ -68,10 +65,10 @@ def test_predict_agrees_with_evaluate(run: Path, sample_dir: Path) -> None:
 
     # Both with their defaults: loader auto, the run's batch size (32). The same pixels in
     # the same batches, so even near-ties of a barely trained model break the same way.
-    ev = evaluate(run, split="val")
+    ev = evaluate(trained_run, split="val")
     spec = load(sample_dir)
     assert ev.n == len(spec.val.files) == 120 and not ev.skipped
-    predictor = Predictor.load(run)
+    predictor = Predictor.load(trained_run)
     confusion = np.zeros_like(ev.confusion)
     for p, label in zip(predictor.predict_files(spec.val.files, top_k=1, batch_size=32),
                         spec.val.labels):
@@ -81,24 +78,25 @@ def test_predict_agrees_with_evaluate(run: Path, sample_dir: Path) -> None:
     assert 0.0 <= ev.top1 <= ev.top5 <= 1.0
 
 
-def test_cli_writes_json_and_png_into_the_run(run: Path, capsys: pytest.CaptureFixture[str]
+def test_cli_writes_json_and_png_into_the_run(trained_run: Path, capsys: pytest.CaptureFixture[str]
                                               ) -> None:
-    code, out, err = run_cli(["evaluate", "--run-dir", str(run), "--json"], capsys)
+    code, out, err = run_cli(["evaluate", "--run-dir", str(trained_run), "--json"], capsys)
     assert code == 0, err
     printed = json.loads(out)
     assert {"top1", "top5", "n"} <= set(printed) and printed["n"] == 120
     assert 0.0 <= printed["top1"] <= printed["top5"] <= 1.0
-    written = json.loads((run / "eval_val.json").read_text())
+    written = json.loads((trained_run / "eval_val.json").read_text())
     assert written["top1"] == printed["top1"] and len(written["per_class"]) == 8
     assert sum(c["n"] for c in written["per_class"]) == 120
     assert sum(c["correct"] for c in written["per_class"]) == round(printed["top1"] * 120)
-    assert (run / "confusion_val.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (trained_run / "confusion_val.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    code, out, err = run_cli(["evaluate", "--run-dir", str(run), "--split", "train"], capsys)
+    code, out, err = run_cli(["evaluate", "--run-dir", str(trained_run), "--split", "train"],
+                             capsys)
     assert code == 0, err
     assert "top-1" in out and "Tomato stripes" in out  # the rich table, display names
-    assert json.loads((run / "eval_train.json").read_text())["n"] == 480
-    assert (run / "confusion_train.png").is_file()
+    assert json.loads((trained_run / "eval_train.json").read_text())["n"] == 480
+    assert (trained_run / "confusion_train.png").is_file()
 
 
 def test_bad_files_are_skipped_and_named(tmp_path: Path, make_food101,

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_predict_support import ODD, assert_same_top_k, run_cli, trained_run
+
+from support.cli import run_cli
+from support.corpus import ODD
+from support.runs import assert_same_top_k
 
 # Runs in a fresh interpreter (-I: no user site, no PYTHONPATH, cwd not on sys.path) from a
 # folder outside the repo, with `fastfood` made unimportable: the SavedModel must load and
@@ -38,19 +41,15 @@ print(json.dumps({
 """
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
-    return trained_run(tmp_path_factory, sample_dir)
-
-
 @pytest.mark.slow
 def test_export_loads_without_fastfood_and_agrees_with_predict(
-        run: Path, sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        trained_run: Path, sample_dir: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     from fastfood.data import load
     from fastfood.predict import Predictor
 
     out = tmp_path / "exported"
-    code, stdout, err = run_cli(["export", "--run-dir", str(run), "--out", str(out),
+    code, stdout, err = run_cli(["export", "--run-dir", str(trained_run), "--out", str(out),
                                  "--top-k", "3"], capsys)
     assert code == 0, err
     assert (out / "saved_model.pb").is_file()
@@ -71,7 +70,7 @@ def test_export_loads_without_fastfood_and_agrees_with_predict(
 
     # predict runs float32, as the export does: same classes, same probabilities (to
     # rounding: other batch sizes, another process).
-    predictor = Predictor.load(run)
+    predictor = Predictor.load(trained_run)
     # tfdata: the export decodes with eval_image, so compare with predict's eval_image path
     # (DALI's pixels differ from TF's by the loaders' parity tolerance).
     for i, p in enumerate(predictor.predict_files(files, top_k=3, batch_size=4,
@@ -79,18 +78,18 @@ def test_export_loads_without_fastfood_and_agrees_with_predict(
         assert p.error is None
         assert_same_top_k(served["classes"][i], served["probs"][i],
                           [g.index for g in p.top_k], [g.prob for g in p.top_k])
-        names = json.loads((run / "classes.json").read_text())["display_names"]
+        names = json.loads((trained_run / "classes.json").read_text())["display_names"]
         assert served["names"][i] == [names[c] for c in served["classes"][i]]
 
 
-def test_export_refuses_a_non_empty_folder(run: Path, tmp_path: Path,
+def test_export_refuses_a_non_empty_folder(trained_run: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
-    code, _, err = run_cli(["export", "--run-dir", str(run), "--out", str(tmp_path / "full")],
-                           capsys)
+    code, _, err = run_cli(
+        ["export", "--run-dir", str(trained_run), "--out", str(tmp_path / "full")], capsys)
     assert code == 2 and "not empty" in err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
-    code, _, err = run_cli(["export", "--run-dir", str(run), "--out", str(tmp_path / "x"),
+    code, _, err = run_cli(["export", "--run-dir", str(trained_run), "--out", str(tmp_path / "x"),
                             "--top-k", "0"], capsys)
     assert code == 2 and "--top-k" in err

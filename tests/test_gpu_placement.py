@@ -63,7 +63,7 @@ def test_gpu_dataset_is_the_bare_dali_dataset(cpu_backend_for_gpu_branch, tmp_pa
     import nvidia.dali.plugin.tf as dali_tf
 
     from fastfood.loaders import dali
-    from test_loader_images import write_tiny_set
+    from support.images import write_tiny_set
 
     files = write_tiny_set(tmp_path, 12)
     for training in (True, False):
@@ -86,7 +86,7 @@ def test_the_loop_makes_gpu_iterators_under_the_gpu(cpu_backend_for_gpu_branch,
     import tensorflow as tf
 
     from fastfood.train.feeds import EvalFeed, TrainFeed
-    from test_loader_images import write_tiny_set
+    from support.images import write_tiny_set
 
     files = write_tiny_set(tmp_path, 12)
     seen = _iterator_devices(monkeypatch)

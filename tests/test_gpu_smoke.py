@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_reliability_support import REPO, env
+from support.cli import REPO, env
 
 SCRIPT = REPO / "scripts" / "gpu_smoke.py"
 GPU_ONLY = ("tf_sees_gpu", "xla_tools", "kernels", "dali_on_gpu")

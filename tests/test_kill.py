@@ -23,14 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from test_reliability_support import (
-    TINY,
-    checkpoint_step,
-    listed_checkpoints,
-    popen,
-    read_every_tensor,
-    write_presplit,
-)
+from support.cli import TINY, popen
+from support.images import write_noise_presplit
+from support.runs import checkpoint_step, listed_checkpoints, read_every_tensor
+
 
 MAX_STEPS = 36  # 24 train images, batch 4: 6 steps per epoch, 6 epochs
 KILLS = 3
@@ -84,7 +80,7 @@ def _assert_intact(run: Path) -> list[int]:
 
 @pytest.mark.slow
 def test_random_sigkills_always_resume_from_an_intact_checkpoint(tmp_path: Path) -> None:
-    data = write_presplit(tmp_path / "data", train={"a": 12, "b": 12}, val={"a": 2, "b": 2})
+    data = write_noise_presplit(tmp_path / "data", train={"a": 12, "b": 12}, val={"a": 2, "b": 2})
     run = tmp_path / "run"
     common = ["train", "--data", str(data), *TINY, "--loader", "tfdata", "--save-every", "1",
               "--run-dir", str(run)]

@@ -19,18 +19,12 @@ import fastfood.loaders as loaders
 from fastfood.errors import FastfoodError
 from fastfood.loaders import order, tfdata
 
-try:
-    from test_loader_images import write_photo_set, write_tiny_set
-except ImportError:  # tests/ imported as a package
-    from tests.test_loader_images import write_photo_set, write_tiny_set
+from support.images import write_photo_set, write_tiny_set
 
-_DALI = pytest.param("dali", marks=[
-    pytest.mark.dali,
-    pytest.mark.skipif(not loaders.dali_available(), reason="DALI TensorFlow plugin not importable"),
-])
+
+_DALI = pytest.param("dali", marks=pytest.mark.dali)
 KINDS = ["tfdata", _DALI, "synthetic"]
 REAL = ["tfdata", _DALI]
-needs_dali = pytest.mark.skipif(not loaders.dali_available(), reason="DALI TensorFlow plugin not importable")
 S = 24
 
 
@@ -143,7 +137,7 @@ def test_training_order_is_the_shared_epoch_order(kind: str, tiny: list[str]) ->
     assert other != expected
 
 
-@needs_dali
+@pytest.mark.dali
 def test_default_tfdata_training_reads_the_same_files_as_dali(tiny: list[str]) -> None:
     kw = dict(training=True, batch_size=4, image_size=S, seed=2, epoch=1)
     a = _labels(loaders.build("tfdata", tiny, list(range(len(tiny))), **kw))

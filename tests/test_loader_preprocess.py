@@ -13,10 +13,7 @@ from PIL import Image
 from fastfood.loaders import preprocess
 from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, SEED_MARGIN
 
-try:
-    from test_loader_images import photo_array
-except ImportError:  # tests/ imported as a package
-    from tests.test_loader_images import photo_array
+from support.images import photo_array
 
 
 def _encode(arr: np.ndarray, fmt: str, **kw) -> bytes:

@@ -9,24 +9,20 @@ from PIL import Image
 
 from fastfood.loaders.validate import check_file, check_files
 
-try:
-    from test_loader_images import ODD_JPEGS
-except ImportError:  # tests/ imported as a package
-    from tests.test_loader_images import ODD_JPEGS
+from support.corpus import NOT_IMAGES, ODD, UNDECODABLE
 
-# The odd-jpegs README: what TF cannot decode, plus what DALI (nvImageCodec) cannot parse
-# (junk or a stray FF00 between header segments; libjpeg only warns about those).
-NOT_DECODABLE = {"truncated_jpeg.jpg", "ultrahdr.jpg", "text_named_as.jpg", "empty.jpg"}
+
+# What DALI (nvImageCodec) cannot parse beyond what TF cannot decode: junk or a stray FF00
+# between header segments (libjpeg only warns about those).
 DALI_CANNOT_PARSE = {"jpeg_ff00_header.jpg", "junk_jpeg_header.jpg",
                      "photoshop-200dpi-broken.jpg", "truncated_app14.jpg"}
-NOT_IMAGES = {"README.md", "LICENSE-Pillow"}
 
 
 def test_odd_jpegs_corpus_split_exactly() -> None:
-    files = sorted(str(p) for p in ODD_JPEGS.iterdir())
+    files = sorted(str(p) for p in ODD.iterdir())
     good, bad = check_files(files)
     names = {Path(p).name: reason for p, reason in bad}
-    assert set(names) == NOT_DECODABLE | DALI_CANNOT_PARSE | NOT_IMAGES
+    assert set(names) == UNDECODABLE | DALI_CANNOT_PARSE | NOT_IMAGES
     assert names["empty.jpg"] == "empty file"
     assert "end-of-image" in names["truncated_jpeg.jpg"]
     assert "end-of-image" in names["ultrahdr.jpg"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import logged_steps, start_workers, wait_all, wait_for_step
+from support.cluster import logged_steps, start_workers, wait_all, wait_for_step
 
 pytestmark = pytest.mark.slow
 

@@ -20,10 +20,8 @@ from nvidia.dali import fn, pipeline_def  # noqa: E402
 
 from fastfood.loaders import native  # noqa: E402
 
-try:
-    from test_loader_images import write_photo_set
-except ImportError:  # tests/ imported as a package
-    from tests.test_loader_images import write_photo_set
+from support.images import write_photo_set  # noqa: E402
+
 
 pytestmark = pytest.mark.dali
 REPO = Path(__file__).resolve().parents[1]

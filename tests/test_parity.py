@@ -1,6 +1,6 @@
 """Eval-mode parity: DALI (CPU backend) and tf.data give the same images for the same files.
 
-The bound (issue 3): mean absolute difference <= 1.0 on 0-255 over the set and no single
+The bound: mean absolute difference <= 1.0 on 0-255 over the set and no single
 image above 2.0; labels and order identical. Measured here: a few hundredths of a level.
 """
 
@@ -14,15 +14,11 @@ from PIL import Image
 
 import fastfood.loaders as loaders
 
-try:
-    from test_loader_images import ODD_JPEGS, write_photo_set
-except ImportError:  # tests/ imported as a package
-    from tests.test_loader_images import ODD_JPEGS, write_photo_set
+from support.corpus import ODD
+from support.images import write_photo_set
 
-pytestmark = [
-    pytest.mark.dali,
-    pytest.mark.skipif(not loaders.dali_available(), reason="DALI TensorFlow plugin not importable"),
-]
+
+pytestmark = pytest.mark.dali
 MEAN_BOUND = 1.0
 IMAGE_BOUND = 2.0
 
@@ -57,7 +53,7 @@ def test_dali_and_tfdata_eval_images_match(tmp_path: Path, size: int) -> None:
 
 
 def test_whole_odd_jpegs_corpus_through_every_loader_and_mode() -> None:
-    files = sorted(str(p) for p in ODD_JPEGS.iterdir())
+    files = sorted(str(p) for p in ODD.iterdir())
     everything = set(range(len(files)))
     decoded = {}
     for kind in ("dali", "tfdata"):
@@ -86,7 +82,7 @@ def test_whole_odd_jpegs_corpus_through_every_loader_and_mode() -> None:
 
 
 def test_exif_orientation_is_ignored_on_both_loaders() -> None:
-    path = str(ODD_JPEGS / "hopper_orientation_6.jpg")
+    path = str(ODD / "hopper_orientation_6.jpg")
     raw = np.asarray(Image.open(path).convert("RGB"))  # PIL does not apply EXIF on open
     assert raw.shape == (128, 128, 3)
     outs = {kind: _eval(kind, [path], 128)[0][0] for kind in ("dali", "tfdata")}

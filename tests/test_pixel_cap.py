@@ -16,14 +16,9 @@ import pytest
 
 from fastfood.errors import FastfoodError
 from fastfood.loaders import validate
-from test_reliability_support import (
-    TINY,
-    huge_frame_jpeg,
-    huge_frame_png,
-    noise_jpeg,
-    run_in_process,
-    write_images,
-)
+from support.cli import TINY
+from support.cli import run_cli as run_in_process
+from support.images import huge_frame_jpeg, huge_frame_png, noise_jpeg, write_images
 
 LOADERS = ["tfdata", pytest.param("dali", marks=pytest.mark.dali)]
 

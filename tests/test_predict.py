@@ -8,32 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_predict_support import (
-    ODD,
-    PLAIN,
-    UNDECODABLE,
-    assert_same_top_k,
-    corrupt_files,
-    run_cli,
-    run_cli_subprocess,
-    trained_run,
-    untrained_run,
-)
 
 from fastfood.errors import FastfoodError
 from fastfood.serve.files import collect_images
 
+from support.cli import run_cli, run_subprocess
+from support.corpus import ODD, PLAIN, UNDECODABLE, corrupt_files
+from support.runs import assert_same_top_k, untrained_run
+
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
-    return trained_run(tmp_path_factory, sample_dir)
-
-
-@pytest.fixture(scope="module")
-def predictor(run: Path):
+def predictor(trained_run: Path):
     from fastfood.predict import Predictor
 
-    return Predictor.load(run)
+    return Predictor.load(trained_run)
 
 
 def _sample_val(sample_dir: Path) -> tuple[list[str], list[int]]:
@@ -99,7 +87,7 @@ def test_input_tensor_equals_eval_loader(sample_dir: Path, predictor) -> None:
                               list(order), list(row[order]))
 
 
-def test_fast_load_matches_a_plain_build_and_restore(run: Path, predictor) -> None:
+def test_fast_load_matches_a_plain_build_and_restore(trained_run: Path, predictor) -> None:
     """Zeros instead of random init + restore gives what a plain build + restore gives."""
     import dataclasses
 
@@ -107,10 +95,10 @@ def test_fast_load_matches_a_plain_build_and_restore(run: Path, predictor) -> No
     from fastfood.train.checkpoints import restore_weights
     from fastfood.train.rundir import read_info
 
-    info = read_info(run)
+    info = read_info(trained_run)
     model = models.build(dataclasses.replace(info.config.model, convention=info.convention),
                          load_weights=False, num_classes=info.num_classes)
-    restore_weights(model, run)
+    restore_weights(model, trained_run)
     x = np.random.default_rng(0).integers(0, 256, (3, predictor.image_size,
                                                    predictor.image_size, 3), dtype=np.uint8)
     np.testing.assert_allclose(predictor.model(x, training=False).numpy(),
@@ -120,11 +108,11 @@ def test_fast_load_matches_a_plain_build_and_restore(run: Path, predictor) -> No
     assert predictor.classes == info.classes
 
 
-def test_weights_from_best_else_final_else_latest_ckpt(run: Path, tmp_path: Path) -> None:
+def test_weights_from_best_else_final_else_latest_ckpt(trained_run: Path, tmp_path: Path) -> None:
     from fastfood.serve.runs import load_run, readahead_weights
 
     copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+    shutil.copytree(trained_run, copy)
     thread = readahead_weights(copy)  # the page-cache hint predict gives before importing TF
     if thread is not None:
         thread.join(30)
@@ -182,14 +170,7 @@ def test_checkpoint_that_does_not_fit_is_an_error(tmp_path: Path) -> None:
 # --- bad files ------------------------------------------------------------------------------
 
 
-def _dali_available() -> bool:
-    from fastfood.loaders import dali_available
-
-    return dali_available()
-
-
-DALI = pytest.param("dali", marks=[pytest.mark.dali, pytest.mark.skipif(
-    not _dali_available(), reason="DALI's TensorFlow plugin does not import")])
+DALI = pytest.param("dali", marks=pytest.mark.dali)
 
 
 @pytest.mark.parametrize("loader", ["direct", "tfdata", DALI])
@@ -239,12 +220,12 @@ def test_decode_failure_inside_the_pipeline_falls_back_per_file(
 # --- the command ----------------------------------------------------------------------------
 
 
-def test_cli_json_lines_and_exit_codes(run: Path, sample_dir: Path, tmp_path: Path,
+def test_cli_json_lines_and_exit_codes(trained_run: Path, sample_dir: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     good = _sample_val(sample_dir)[0][:2]
-    code, out, _ = run_cli(["predict", *good, "--run-dir", str(run), "--json", "--top-k", "3"],
-                           capsys)
+    code, out, _ = run_cli(
+        ["predict", *good, "--run-dir", str(trained_run), "--json", "--top-k", "3"], capsys)
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
     assert [x["file"] for x in lines] == good
@@ -255,16 +236,17 @@ def test_cli_json_lines_and_exit_codes(run: Path, sample_dir: Path, tmp_path: Pa
         assert probs == sorted(probs, reverse=True) and 0 < probs[0] <= 1
 
     # One unreadable file: the others still answered, the bad one named, exit 1.
-    code, out, _ = run_cli(["predict", good[0], str(ODD / "empty.jpg"), "--run-dir", str(run),
-                            "--json"], capsys)
+    code, out, _ = run_cli(["predict", good[0], str(ODD / "empty.jpg"), "--run-dir",
+                            str(trained_run), "--json"], capsys)
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 1
     assert "top_k" in lines[0] and lines[1] == {"file": str(ODD / "empty.jpg"),
                                                  "error": "empty file"}
 
     # Human output names the display names.
-    code, out, _ = run_cli(["predict", good[0], "--run-dir", str(run), "--top-k", "2"], capsys)
-    names = json.loads((run / "classes.json").read_text())["display_names"]
+    code, out, _ = run_cli(["predict", good[0], "--run-dir", str(trained_run), "--top-k", "2"],
+                           capsys)
+    names = json.loads((trained_run / "classes.json").read_text())["display_names"]
     assert code == 0 and out.splitlines()[0] == good[0]
     assert sum(any(n in line for n in names) for line in out.splitlines()[1:]) == 2
 
@@ -273,8 +255,8 @@ def test_cli_json_lines_and_exit_codes(run: Path, sample_dir: Path, tmp_path: Pa
     for argv, words in [
         (["predict", good[0], "--run-dir", str(tmp_path / "missing")], "does not exist"),
         (["predict", good[0]], "no run under"),
-        (["predict", str(tmp_path / "nope.jpg"), "--run-dir", str(run)], "nope.jpg"),
-        (["predict", good[0], "--run-dir", str(run), "--top-k", "0"], "--top-k"),
+        (["predict", str(tmp_path / "nope.jpg"), "--run-dir", str(trained_run)], "nope.jpg"),
+        (["predict", good[0], "--run-dir", str(trained_run), "--top-k", "0"], "--top-k"),
         (["predict", good[0], "--run-dir", str(tmp_path)], "not a fastfood run"),
     ]:
         code, out, err = run_cli(argv, capsys)
@@ -284,16 +266,16 @@ def test_cli_json_lines_and_exit_codes(run: Path, sample_dir: Path, tmp_path: Pa
     # The newest run under runs/ is the default.
     runs = tmp_path / "runs"
     runs.mkdir()
-    shutil.copytree(run, runs / "only")
+    shutil.copytree(trained_run, runs / "only")
     monkeypatch.setenv("FASTFOOD_RUNS", str(runs))
     code, out, _ = run_cli(["predict", good[0], "--json"], capsys)
     assert code == 0 and "top_k" in json.loads(out)
 
 
-def test_model_flag_uses_that_checkpoint(run: Path, sample_dir: Path, predictor,
+def test_model_flag_uses_that_checkpoint(trained_run: Path, sample_dir: Path, predictor,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     good = _sample_val(sample_dir)[0][:1]
-    index = sorted((run / "ckpt").glob("ckpt-*.index"))[0]
+    index = sorted((trained_run / "ckpt").glob("ckpt-*.index"))[0]
     prefix = str(index)[: -len(".index")]
     code, out, _ = run_cli(["predict", *good, "--model", prefix, "--json"], capsys)
     assert code == 0 and json.loads(out)["top_k"]
@@ -305,9 +287,9 @@ def test_model_flag_uses_that_checkpoint(run: Path, sample_dir: Path, predictor,
 def test_cold_process_answers_and_reports_timing(tmp_path: Path) -> None:
     """The real entry point in a fresh process: exit code 1, JSON lines, the timing line."""
     run = untrained_run(tmp_path / "run", ["a", "b", "c"])
-    result = run_cli_subprocess(
+    result = run_subprocess(
         ["predict", str(ODD / "hopper.jpg"), str(ODD / "text_named_as.jpg"), "--run-dir",
-         str(run), "--json"], cwd=tmp_path, env={"FASTFOOD_TIMING": "1"})
+         str(run), "--json"], cwd=tmp_path, FASTFOOD_TIMING="1")
     assert result.returncode == 1, result.stderr
     lines = [json.loads(x) for x in result.stdout.splitlines()]
     assert "top_k" in lines[0] and "error" in lines[1]

@@ -2,7 +2,7 @@
 
 The loaders' own tests cover each loader with bad files, and the predict tests cover the
 odd-jpegs corpus through predict; what is left is the whole `fastfood train` command on a
-class-folder dataset that mixes odd files from shared/testdata/odd-jpegs with good ones:
+class-folder dataset that mixes odd files from tests/data/odd-jpegs with good ones:
 
 - files the preflight rejects (empty, text, truncated, junk header, no EOI) are skipped by
   every loader, counted on the "data" line and named in the log;
@@ -20,25 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from test_reliability_support import (
-    DECODABLE,
-    ODD,
-    PREFLIGHT_REJECTS,
-    TINY,
-    body_corrupt_jpeg,
-    run_in_process,
-    write_images,
-)
+from support.cli import TINY, run_cli
+from support.corpus import DECODABLE, ODD, PREFLIGHT_REJECTS
+from support.images import body_corrupt_jpeg, write_images
 
 LOADERS = ["tfdata", pytest.param("dali", marks=pytest.mark.dali)]
-
-
-def _skip_without_dali(loader: str) -> None:
-    if loader == "dali":
-        from fastfood.loaders import dali_available
-
-        if not dali_available():
-            pytest.skip("DALI TensorFlow plugin not importable")
 
 
 def _two_class_tree(data: Path) -> None:
@@ -52,7 +38,7 @@ def _two_class_tree(data: Path) -> None:
 def _train(data: Path, run: Path, loader: str, steps: int, capsys) -> tuple[int, str, dict]:
     argv = ["train", "--data", str(data), *TINY, "--loader", loader, "--max-steps", str(steps),
             "--run-dir", str(run)]
-    code, _, err = run_in_process(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     summary = json.loads((run / "summary.json").read_text()) if code == 0 else {}
     return code, err, summary
 
@@ -74,7 +60,6 @@ def test_body_corrupt_jpeg_passes_the_preflight_but_not_the_decoder(tmp_path: Pa
 @pytest.mark.parametrize("loader", LOADERS)
 def test_training_skips_counts_and_names_odd_files(loader: str, tmp_path: Path, capsys,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    _skip_without_dali(loader)
     data = tmp_path / "data"
     _two_class_tree(data)
     # Odd files spread over both classes: the rejects and the decodable ones.
@@ -100,7 +85,6 @@ def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Pa
     """tf.data skips the file (the epoch comes up short) and the run goes on to its planned
     step; DALI cannot skip inside its pipeline, so the run may instead stop with a saved
     checkpoint and one line naming the file and how to resume."""
-    _skip_without_dali(loader)
     data = tmp_path / "data"
     # 19 good + 1 corrupt = 20 files, batch 4: the epoch uses every file, the corrupt one too.
     write_images(data / "train" / "a", 10, seed=1)
@@ -121,7 +105,7 @@ def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Pa
     errors = [line for line in err.splitlines() if line.startswith("fastfood: error:")]
     assert len(errors) == 1 and "zz_corrupt.jpg" in errors[0], err
     assert "--resume" in errors[0]
-    from test_reliability_support import listed_checkpoints, read_every_tensor
+    from support.runs import listed_checkpoints, read_every_tensor
 
     listed = listed_checkpoints(run)
     assert listed and listed[-1] in errors[0], (listed, errors[0])
@@ -131,7 +115,6 @@ def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Pa
 @pytest.mark.parametrize("loader", LOADERS)
 def test_validation_survives_a_file_that_fails_to_decode(
         loader: str, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture) -> None:
-    _skip_without_dali(loader)
     data = tmp_path / "data"
     _two_class_tree(data)
     (data / "val" / "b" / "zz_corrupt.jpg").write_bytes(body_corrupt_jpeg())
@@ -145,13 +128,12 @@ def test_validation_survives_a_file_that_fails_to_decode(
 @pytest.mark.dali
 def test_predict_with_dali_answers_or_names_every_odd_file(tmp_path: Path, capsys) -> None:
     """predict's own tests take the corpus through the direct and tf.data paths; DALI here."""
-    _skip_without_dali("dali")
+    from fastfood.benchmark.untrained import write_untrained_run
     from fastfood.serve.files import collect_images
-    from fastfood.serve.untrained import write_untrained_run
 
     run = write_untrained_run(tmp_path / "run", ["a", "b"], image_size=32, width=0.125)
     files = collect_images([ODD])
-    code, out, err = run_in_process(["predict", "--run-dir", str(run), "--loader", "dali",
+    code, out, err = run_cli(["predict", "--run-dir", str(run), "--loader", "dali",
                                      "--json", "--batch-size", "4", str(ODD)], capsys)
     answers = [json.loads(line) for line in out.splitlines()]
     assert [a["file"] for a in answers] == files  # every file once, in order

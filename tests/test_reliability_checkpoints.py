@@ -14,12 +14,14 @@ import pytest
 
 from fastfood.errors import FastfoodError
 
-from test_reliability_support import run_in_process, tiny_model_and_optimizer, write_images
+from support.cli import run_cli
+from support.images import write_images
+from support.runs import tiny_model_and_optimizer
 
 
 def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
     """ckpt/ with a checkpoint per step in `steps` (and the run's config/classes files)."""
-    from fastfood.config import LoaderConfig, ModelConfig, RunConfig, TrainConfig
+    from fastfood.config import ModelConfig, RunConfig, TrainConfig
     from fastfood.train.checkpoints import Checkpoints, Position
     from fastfood.train.rundir import write_start
 
@@ -27,8 +29,7 @@ def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
     ckpts = Checkpoints(run, model, optimizer, keep=3)
     for step in steps:
         ckpts.save(Position(step=step, epoch=0, batch_in_epoch=step))
-    config = RunConfig(loader=LoaderConfig(image_size=32),
-                       model=ModelConfig(num_classes=2, image_size=32, width=0.125,
+    config = RunConfig(model=ModelConfig(num_classes=2, image_size=32, width=0.125,
                                          weights="none", convention="slim"),
                        train=TrainConfig(run_dir=str(run)))
     write_start(run, config, ("a", "b"), ("a", "b"))
@@ -87,13 +88,13 @@ def test_empty_state_file_still_resumes_from_the_files(tmp_path: Path) -> None:
 
 
 def _cli_loads_the_run(run: Path, image: Path, capsys) -> tuple[int, str]:
-    code, out, err = run_in_process(["predict", "--run-dir", str(run), "--json", str(image)],
+    code, out, err = run_cli(["predict", "--run-dir", str(run), "--json", str(image)],
                                     capsys)
     return code, err
 
 
 def test_truncated_best_checkpoint(tmp_path: Path, capsys) -> None:
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     run = write_untrained_run(tmp_path / "run", ["a", "b"], image_size=32, width=0.125)
     _truncate(next((run / "best").glob("best-*.index")).with_suffix(""))
@@ -122,8 +123,8 @@ def test_predict_loads_a_run_with_final_weights_only(tmp_path: Path, capsys) -> 
     assert code == 0, err
 
 
-def test_rundir_load_model_loads_a_run_with_final_weights_only(tmp_path: Path) -> None:
-    from fastfood.train.rundir import load_model
+def test_load_run_loads_a_run_with_final_weights_only(tmp_path: Path) -> None:
+    from fastfood.serve.runs import load_run
 
-    model, info = load_model(_final_only_run(tmp_path))
+    model, info = load_run(_final_only_run(tmp_path))
     assert info.checkpoint == "final"

@@ -25,8 +25,10 @@ import pytest
 from fastfood import data
 from fastfood.errors import FastfoodError
 
-from test_reliability_support import REPO, write_images
+from support.images import write_images
 
+
+REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "fastfood"
 
 

@@ -121,7 +121,7 @@ def _fake_run(run: Path, sample_dir: Path, **model) -> None:
     spec = load(sample_dir)
     cfg = RunConfig(
         data=DataConfig(root=str(spec.root)),
-        loader=LoaderConfig(kind="tfdata", batch_size=16, image_size=32),
+        loader=LoaderConfig(kind="tfdata", batch_size=16),
         model=ModelConfig(num_classes=len(spec.classes), image_size=32,
                           **{"width": 0.125, "weights": "none", "convention": "slim", **model}),
         train=TrainConfig(lr=0.01, precision="fp32", run_dir=str(run)),

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import jpeg_bytes
-from test_predict_support import assert_same_top_k, run_cli, trained_run
-from test_server_support import (
+from support.cli import run_cli
+from support.runs import assert_same_top_k
+from support.server import (
     MARKER,
     bad_uploads,
     client_for,
@@ -29,8 +30,8 @@ from fastfood.server.settings import ServeSettings
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
-    return trained_run(tmp_path_factory, sample_dir)
+def run(trained_run: Path) -> Path:
+    return trained_run
 
 
 @pytest.fixture(scope="module")

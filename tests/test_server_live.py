@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 from conftest import jpeg_bytes
-from test_predict_support import trained_run
-from test_server_support import MARKER, LiveServer, png_named_jpg, sample_files, unique_copies
+from support.server import MARKER, LiveServer, png_named_jpg, sample_files, unique_copies
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> Path:
-    return trained_run(tmp_path_factory, sample_dir)
+def run(trained_run: Path) -> Path:
+    return trained_run
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,7 @@ def test_api_over_http_agrees_with_predict(server: LiveServer, predictor, sample
                                            tmp_path: Path) -> None:
     import httpx
 
-    from test_predict_support import assert_same_top_k
+    from support.runs import assert_same_top_k
 
     files = unique_copies(sample_files(sample_dir), tmp_path) + [str(png_named_jpg(tmp_path))]
     expected = _expected(predictor, files)

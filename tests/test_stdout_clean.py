@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from test_reliability_support import (
-    ODD,
+from support.cli import env, run_subprocess
+from support.corpus import ODD
+from support.images import (
     body_corrupt_jpeg,
-    env,
     huge_frame_jpeg,
-    run_subprocess,
     truncated_jpeg,
     twelve_bit_jpeg,
     write_images,

@@ -15,7 +15,7 @@ import pytest
 from fastfood.loaders import order, tfdata
 from fastfood.loaders.request import LoaderRequest
 from fastfood.loaders.skips import SkipLog
-from test_reliability_support import body_corrupt_jpeg, twelve_bit_jpeg, write_images
+from support.images import body_corrupt_jpeg, twelve_bit_jpeg, write_images
 
 BATCH = 4
 S = 16

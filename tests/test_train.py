@@ -23,9 +23,8 @@ SMALL = {"a": (12, 3), "b": (12, 3), "c": (12, 3), "d": (12, 3)}
 
 
 def _config(root: Path, run: Path, **over) -> RunConfig:
-    loader = {"kind": "tfdata", "batch_size": 8, "image_size": 32, **over.pop("loader", {})}
-    model = {"width": 0.125, "image_size": loader["image_size"], "weights": "none",
-             **over.pop("model", {})}
+    loader = {"kind": "tfdata", "batch_size": 8, **over.pop("loader", {})}
+    model = {"width": 0.125, "image_size": 32, "weights": "none", **over.pop("model", {})}
     train = {"epochs": 2, "lr": 0.01, "precision": "fp32", "run_dir": str(run),
              **over.pop("train", {})}
     return RunConfig(data=DataConfig(root=str(root)), loader=LoaderConfig(**loader),
@@ -80,7 +79,7 @@ def test_learns_the_sample(sample_dir, tmp_path):
     run = tmp_path / "run"
     summary = _train(_config(
         sample_dir, run,
-        loader={"batch_size": 32, "image_size": 64},
+        loader={"batch_size": 32}, model={"image_size": 64},
         train={"epochs": 6, "lr": 0.003},
     ), log_every=1)
     records = metrics.read(run)
@@ -151,10 +150,6 @@ def test_loaders_and_precisions_run(make_food101, tmp_path, kind, precision):
 @pytest.mark.slow
 @pytest.mark.dali
 def test_dali_loader_trains(make_food101, tmp_path):
-    from fastfood.loaders import dali_available
-
-    if not dali_available():
-        pytest.skip("DALI TensorFlow plugin not importable")
     run = tmp_path / "run"
     summary = _train(_config(make_food101(SMALL), run, loader={"kind": "dali"},
                              train={"max_steps": 8}))

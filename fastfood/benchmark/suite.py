@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastfood.errors import FastfoodError
+from fastfood.loaders.spec import KINDS
 
 WHAT = ("loaders", "train", "e2e", "predict", "serve")
-LOADERS = ("dali", "tfdata", "synthetic")
+LOADERS = tuple(k for k in KINDS if k != "auto")  # auto is one of the others
 PRECISIONS = ("fp32", "mixed")
 # Training on a CPU without a GPU: a VGG19 this size trains a step in well under a second.
 CPU_WIDTH, CPU_TRAIN_IMAGE_SIZE, CPU_STEPS = 0.125, 64, 4
@@ -58,7 +59,7 @@ class BenchSettings:
             steps=self.steps or (GPU_STEPS if has_gpu else CPU_STEPS),
         )
 
-    def check(self) -> "BenchSettings":
+    def __post_init__(self) -> None:
         """Raise FastfoodError naming the flag for any value that cannot work."""
         for flag, values, allowed in (("--what", self.what, WHAT),
                                       ("--loaders", self.loaders, LOADERS),
@@ -73,7 +74,6 @@ class BenchSettings:
                 raise FastfoodError(f"{flag} must be at least 1, got {value}")
         if self.warmup < 0 or self.steps < 0 or self.width < 0 or self.train_image_size < 0:
             raise FastfoodError("--warmup, --steps, --width and --train-image-size must be >= 0")
-        return self
 
 
 def dataset(root: str) -> tuple[str, list[str], list[int], int]:
@@ -113,7 +113,6 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
 
     from fastfood.train import precision as prec
 
-    settings.check()
     info = machine.machine_info(with_gpus=True)
     hw = prec.detect()
     fast_mixed = hw.cpu_bf16 or any(cap >= (7, 0) for cap in hw.gpu_capabilities)

@@ -53,9 +53,10 @@ class Throughput:
 
 
 def time_repeats(
-    run: Callable[[], int], *, warmup: int = 1, repeats: int = 3
+    run: Callable[[], int], *, warmup: int = 1, repeats: int = 3,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Throughput:
-    """Calls `run()` `warmup` times untimed, then `repeats` times timed.
+    """Calls `run()` `warmup` times untimed, then `repeats` times timed (by `clock`).
 
     `run` does one unit of work and returns how many items it processed; it must finish
     its work before returning (fetch a value from the device, exhaust the iterator).
@@ -64,9 +65,9 @@ def time_repeats(
         run()
     items, seconds = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         n = run()
-        seconds.append(time.perf_counter() - start)
+        seconds.append(clock() - start)
         items.append(int(n))
     return Throughput(tuple(items), tuple(seconds))
 
@@ -82,7 +83,8 @@ class PassTiming:
     steady_images: int  # images after the first batch
 
 
-def time_pass(make_batches: Callable[[], Iterable[int]]) -> PassTiming:
+def time_pass(make_batches: Callable[[], Iterable[int]],
+              clock: Callable[[], float] = time.perf_counter) -> PassTiming:
     """Runs one pass: `make_batches()` builds the pipeline and yields images per batch.
 
     The first batch marks the end of start-up (pipeline construction, threads spinning
@@ -91,18 +93,18 @@ def time_pass(make_batches: Callable[[], Iterable[int]]) -> PassTiming:
     reports it. What is buffered ahead at the first batch is at most a batch or so per
     worker, the same for every loader.
     """
-    start = time.perf_counter()
+    start = clock()
     it: Iterator[int] = iter(make_batches())
     try:
         first = next(it)
     except StopIteration:
-        return PassTiming(0, 0, time.perf_counter() - start, 0.0, 0)
-    t_first = time.perf_counter()
+        return PassTiming(0, 0, clock() - start, 0.0, 0)
+    t_first = clock()
     images, batches = first, 1
     for n in it:
         images += n
         batches += 1
-    end = time.perf_counter()
+    end = clock()
     return PassTiming(images, batches, t_first - start, end - t_first, images - first)
 
 
@@ -136,22 +138,26 @@ def summarize_passes(passes: list[PassTiming]) -> Throughput:
     )
 
 
-def settle(max_s: float = 3.0, window_s: float = 0.1, busy_fraction: float = 0.05) -> float:
+def settle(max_s: float = 3.0, window_s: float = 0.1, busy_fraction: float = 0.05, *,
+           clock: Callable[[], float] = time.perf_counter,
+           cpu_time: Callable[[], float] = time.process_time,
+           sleep: Callable[[float], None] = time.sleep) -> float:
     """Let the previous pipeline's leftovers finish before the next pass starts; returns seconds.
 
     Abandoned iterators are collected (their pipelines and thread pools shut down), then this
     waits until the process has used under ``busy_fraction`` of a core for one ``window_s``
     (TensorFlow's thread pools spin for a while after work, which on two cores would be
     charged to whatever runs next), up to ``max_s``. Every pass gets the same treatment.
+    The clocks and the sleep are parameters so a test can drive them.
     """
-    start = time.perf_counter()
+    start = clock()
     gc.collect()
-    while time.perf_counter() - start < max_s:
-        cpu = time.process_time()
-        time.sleep(window_s)
-        if time.process_time() - cpu < busy_fraction * window_s:
+    while clock() - start < max_s:
+        cpu = cpu_time()
+        sleep(window_s)
+        if cpu_time() - cpu < busy_fraction * window_s:
             break
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def time_passes_interleaved(

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import click
 
+from fastfood.benchmark import suite
 from fastfood.cli.stdout import answers_only
 from fastfood.errors import FastfoodError
+
+DEFAULTS = suite.BenchSettings()
 
 
 def _csv(value: str, flag: str) -> tuple[str, ...]:
@@ -27,27 +30,30 @@ def _csv(value: str, flag: str) -> tuple[str, ...]:
 @click.command()
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Dataset folder (Food-101 or class folders). Default: the built-in sample.")
-@click.option("--what", default="loaders,train,e2e", show_default=True,
-              help="Comma list of loaders, train (synthetic input + Keras fit), "
-                   "e2e (real loaders into training), predict, serve (fastfood serve on "
-                   "127.0.0.1 vs offline predict, latency, memory, overload).")
-@click.option("--loaders", "loader_kinds", default="dali,tfdata,synthetic", show_default=True,
-              help="Loaders to measure.")
+@click.option("--what", default=",".join(DEFAULTS.what), show_default=True,
+              help=f"Comma list of {', '.join(suite.WHAT)}: loaders alone, train (synthetic "
+                   "input + Keras fit), e2e (real loaders into training), predict, serve "
+                   "(fastfood serve on 127.0.0.1 vs offline predict, latency, memory, overload).")
+@click.option("--loaders", "loader_kinds", default=",".join(DEFAULTS.loaders),
+              show_default=True, help="Loaders to measure.")
 @click.option("--precision", "precisions", default="",
-              help="Comma list of fp32, mixed. Default: fp32, plus mixed where the hardware "
-                   "runs it natively (tensor-core GPU, AVX512-BF16/AMX CPU).")
-@click.option("--batch-size", default=64, show_default=True, type=int)
-@click.option("--image-size", default=224, show_default=True, type=int,
+              help=f"Comma list of {', '.join(suite.PRECISIONS)}. Default: fp32, plus mixed "
+                   "where the hardware runs it natively (tensor-core GPU, AVX512-BF16/AMX CPU).")
+@click.option("--batch-size", default=DEFAULTS.batch_size, show_default=True, type=int)
+@click.option("--image-size", default=DEFAULTS.image_size, show_default=True, type=int,
               help="Loader output size (and training size on a GPU).")
-@click.option("--train-image-size", default=0, type=int,
-              help="Training input size. Default: --image-size on a GPU, 64 on a CPU.")
-@click.option("--width", default=0.0, type=float,
-              help="VGG19 width multiplier for training. Default: 1 on a GPU, 0.125 on a CPU.")
-@click.option("--steps", default=0, type=int,
-              help="Timed training steps per repeat. Default: 20 on a GPU, 4 on a CPU.")
-@click.option("--warmup", default=2, show_default=True, type=int,
+@click.option("--train-image-size", default=DEFAULTS.train_image_size, type=int,
+              help="Training input size. Default: --image-size on a GPU, "
+                   f"{suite.CPU_TRAIN_IMAGE_SIZE} on a CPU.")
+@click.option("--width", default=DEFAULTS.width, type=float,
+              help="VGG19 width multiplier for training. Default: 1 on a GPU, "
+                   f"{suite.CPU_WIDTH} on a CPU.")
+@click.option("--steps", default=DEFAULTS.steps, type=int,
+              help=f"Timed training steps per repeat. Default: {suite.GPU_STEPS} on a GPU, "
+                   f"{suite.CPU_STEPS} on a CPU.")
+@click.option("--warmup", default=DEFAULTS.warmup, show_default=True, type=int,
               help="Untimed training steps before timing.")
-@click.option("--repeats", default=3, show_default=True, type=int,
+@click.option("--repeats", default=DEFAULTS.repeats, show_default=True, type=int,
               help="Timed repeats (loader passes, training step groups); median and best.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Where to write the JSON. Default: runs/bench-<time>.json; '-' "
@@ -64,7 +70,7 @@ def bench(data: Path | None, what: str, loader_kinds: str, precisions: str, batc
     """
     from rich.console import Console
 
-    from fastfood.benchmark import report, suite
+    from fastfood.benchmark import report
     from fastfood.paths import runs_dir
     from fastfood.quiet import import_tensorflow_quietly
 
@@ -74,7 +80,7 @@ def bench(data: Path | None, what: str, loader_kinds: str, precisions: str, batc
         precisions=_csv(precisions, "--precision") if precisions else (),
         batch_size=batch_size, image_size=image_size, train_image_size=train_image_size,
         width=width, steps=steps, warmup=warmup, repeats=repeats,
-    ).check()
+    )
     import_tensorflow_quietly()  # only now: a mistyped flag or value answered without it
     with answers_only() as out:  # native libraries' chatter goes to stderr
         to_stdout = json_path == Path("-")

@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 
 from fastfood.cli.stdout import answers_only
-
-LOADERS = ("auto", "tfdata", "dali")
+from fastfood.evaluate import SPLITS
+from fastfood.loaders.spec import FILE_KINDS
 
 
 @click.command()
@@ -22,9 +22,9 @@ LOADERS = ("auto", "tfdata", "dali")
               help="Run to evaluate (default: the newest under runs/).")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Dataset root (default: the one in the run's config.json).")
-@click.option("--split", type=click.Choice(("val", "train")), default="val", show_default=True)
+@click.option("--split", type=click.Choice(SPLITS), default=SPLITS[0], show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.option("--loader", type=click.Choice(LOADERS), default="auto", show_default=True)
+@click.option("--loader", type=click.Choice(FILE_KINDS), default=FILE_KINDS[0], show_default=True)
 @click.option("--batch-size", type=int, default=None,
               help="Images per forward pass (default: the run's training batch size).")
 def evaluate(run_dir: Path | None, data: Path | None, split: str, as_json: bool, loader: str,

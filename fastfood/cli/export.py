@@ -11,23 +11,24 @@ from pathlib import Path
 
 import click
 
+from fastfood.export import DEFAULT_TOP_K
+
 
 @click.command()
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
               help="Run to export (default: the newest under runs/).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for the SavedModel (new or empty).")
-@click.option("--top-k", type=int, default=5, show_default=True,
+@click.option("--top-k", type=int, default=DEFAULT_TOP_K, show_default=True,
               help="Classes returned per image.")
 @click.option("--force", is_flag=True, help="Write into a non-empty --out folder.")
 def export(run_dir: Path | None, out: Path, top_k: int, force: bool) -> None:
     """Export a trained run as a SavedModel (image bytes in, top-k classes out)."""
-    from fastfood.errors import FastfoodError
     from fastfood.export import check_out, export_run
+    from fastfood.predict import check_top_k
     from fastfood.serve.runs import resolve_run_dir
 
-    if top_k < 1:
-        raise FastfoodError(f"--top-k must be >= 1, got {top_k}")
+    check_top_k(top_k)
     check_out(out, force)  # fail fast, before TensorFlow is imported
     path = resolve_run_dir(run_dir)
     written = export_run(path, out, top_k=top_k, overwrite=force)

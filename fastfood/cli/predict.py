@@ -18,8 +18,8 @@ from pathlib import Path
 import click
 
 from fastfood.cli.stdout import answers_only
-
-LOADERS = ("auto", "tfdata", "dali")
+from fastfood.loaders.spec import FILE_KINDS
+from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 
 
 @click.command()
@@ -29,19 +29,20 @@ LOADERS = ("auto", "tfdata", "dali")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), default=None,
               help="A checkpoint prefix inside a run (e.g. runs/x/ckpt/ckpt-300) instead of "
                    "the run's best/final weights.")
-@click.option("--top-k", type=int, default=5, show_default=True, help="Classes per file.")
+@click.option("--top-k", type=int, default=DEFAULT_TOP_K, show_default=True,
+              help="Classes per file.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per line: {file, top_k: [{class, name, index, prob}]} "
                    "or {file, error}.")
-@click.option("--batch-size", type=int, default=32, show_default=True,
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Images per forward pass.")
-@click.option("--loader", type=click.Choice(LOADERS), default="auto", show_default=True,
+@click.option("--loader", type=click.Choice(FILE_KINDS), default=FILE_KINDS[0], show_default=True,
               help="Input pipeline; auto decodes a handful of files directly and uses "
                    "DALI (when installed) or tf.data for more.")
 def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | None, top_k: int,
             as_json: bool, batch_size: int, loader: str) -> None:
     """Classify JPEG/PNG files and folders (searched recursively) with a trained run."""
-    from fastfood.serve.timing import PhaseTimer
+    from fastfood.benchmark.phases import PhaseTimer
 
     timer = PhaseTimer()
     timer.note("tensorflow_preloaded", "tensorflow" in sys.modules)

@@ -1,9 +1,9 @@
 """`fastfood train`: parse flags, build the RunConfig, call fastfood.train.
 
-Thin on purpose: click parses every flag, and the flags and the dataset are checked, before
-TensorFlow loads, so a mistyped flag or a bad --data fails at once with a one-line error
-naming it; with --resume the run's own config.json is the base that only the flags given
-explicitly override.
+Thin on purpose: defaults and choices come from fastfood.config and the spec tuples, the
+config dataclasses check the values (one-line errors naming the flag), the dataset is read
+before TensorFlow loads (a bad --data fails in a second), and with --resume the run's own
+config.json is the base that only the flags given explicitly override.
 """
 
 from __future__ import annotations
@@ -14,114 +14,111 @@ from typing import Any
 
 import click
 
+from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError
+from fastfood.loaders.spec import CROPS, KINDS
+from fastfood.train.precision import PRECISIONS
 
-# flag (click parameter name) -> the config fields it sets
-FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "data": (("data", "root"),),
-    "loader": (("loader", "kind"),),
-    "weights": (("model", "weights"),),
-    "epochs": (("train", "epochs"),),
-    "batch_size": (("loader", "batch_size"),),
-    "image_size": (("loader", "image_size"), ("model", "image_size")),
-    "width": (("model", "width"),),
-    "dropout": (("model", "dropout"),),
-    "lr": (("train", "lr"),),
-    "momentum": (("train", "momentum"),),
-    "weight_decay": (("train", "weight_decay"),),
-    "freeze_epochs": (("train", "freeze_epochs"),),
-    "crop": (("loader", "train_crop"),),
-    "precision": (("train", "precision"),),
-    "xla": (("train", "xla"),),
-    "val_every": (("train", "val_every"),),
-    "save_every": (("train", "save_every"),),
-    "run_dir": (("train", "run_dir"),),
-    "max_steps": (("train", "max_steps"),),
-    "seed": (("train", "seed"),),
-    "strict": (("train", "strict"),),
+# flag (click parameter name) -> the config field it sets
+FIELDS: dict[str, tuple[str, str]] = {
+    "data": ("data", "root"),
+    "val_fraction": ("data", "val_fraction"),
+    "split_seed": ("data", "split_seed"),
+    "loader": ("loader", "kind"),
+    "weights": ("model", "weights"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("loader", "batch_size"),
+    "image_size": ("model", "image_size"),
+    "width": ("model", "width"),
+    "dropout": ("model", "dropout"),
+    "lr": ("train", "lr"),
+    "momentum": ("train", "momentum"),
+    "weight_decay": ("train", "weight_decay"),
+    "freeze_epochs": ("train", "freeze_epochs"),
+    "crop": ("loader", "train_crop"),
+    "precision": ("train", "precision"),
+    "xla": ("train", "xla"),
+    "val_every": ("train", "val_every"),
+    "save_every": ("train", "save_every"),
+    "run_dir": ("train", "run_dir"),
+    "max_steps": ("train", "max_steps"),
+    "seed": ("train", "seed"),
+    "strict": ("train", "strict"),
 }
 
 
-def check_flags(p: dict[str, Any]) -> None:
-    """One-line errors for values no run can use."""
-    rules = [
-        ("batch_size", "--batch-size", p["batch_size"] >= 1, "at least 1"),
-        ("image_size", "--image-size", p["image_size"] >= 32, "at least 32"),
-        ("width", "--width", 0 < p["width"] <= 4, "in (0, 4]"),
-        ("dropout", "--dropout", 0 <= p["dropout"] < 1, "in [0, 1)"),
-        ("epochs", "--epochs", p["epochs"] >= 1, "at least 1"),
-        ("lr", "--lr", p["lr"] > 0, "positive"),
-        ("momentum", "--momentum", 0 <= p["momentum"] < 1, "in [0, 1)"),
-        ("weight_decay", "--weight-decay", p["weight_decay"] >= 0, "0 or more"),
-        ("freeze_epochs", "--freeze-epochs", p["freeze_epochs"] >= 0, "0 or more"),
-        ("val_every", "--val-every", p["val_every"] >= 0, "0 or more"),
-        ("save_every", "--save-every", p["save_every"] >= 0, "0 or more"),
-        ("max_steps", "--max-steps", p["max_steps"] >= 0, "0 or more"),
-    ]
-    for key, flag, ok, what in rules:
-        if not ok:
-            raise FastfoodError(f"{flag} must be {what}, got {p[key]}")
+def default(name: str) -> Any:
+    """The default of flag `name`: the value RunConfig() holds for the field it sets."""
+    section, field = FIELDS[name]
+    return getattr(getattr(RunConfig(), section), field)
 
 
-def build_config(params: dict[str, Any], explicit: set[str], base: Any = None) -> Any:
+def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | None = None
+                 ) -> RunConfig:
     """The RunConfig: `base` (a resumed run's config) with the explicit flags over it,
-    or the defaults with every flag over them."""
-    from fastfood.config import RunConfig
-
+    or the defaults with every flag over them. Values are checked as the config is made
+    (a FastfoodError naming the flag)."""
     config = base or RunConfig()
     sections = {name: dataclasses.asdict(getattr(config, name)) for name in
                 ("data", "loader", "model", "train")}
-    for name, targets in FIELDS.items():
+    for name, (section, field) in FIELDS.items():
         if base is not None and name not in explicit:
             continue
         value = params[name]
         if name == "xla":
             value = "auto" if value is None else ("on" if value else "off")
-        if name in ("data", "run_dir") and value is None:
-            value = "" if base is None else sections[targets[0][0]][targets[0][1]]
-        for section, field in targets:
-            sections[section][field] = str(value) if name in ("data", "run_dir") else value
+        if name in ("data", "run_dir"):
+            value = sections[section][field] if value is None else str(value)
+        sections[section][field] = value
     return RunConfig.from_dict(sections)
 
 
 @click.command()
 @click.option("--data", type=str, default=None,
-              help="Dataset folder (Food-101 layout or class folders). Default: the built-in sample.")
-@click.option("--loader", type=click.Choice(["auto", "dali", "tfdata", "synthetic"]),
-              default="auto", show_default=True, help="Input pipeline.")
-@click.option("--weights", type=str, default="imagenet", show_default=True,
+              help="Dataset folder (Food-101 layout or class folders). "
+                   "Default: the built-in sample.")
+@click.option("--val-fraction", type=float, default=default("val_fraction"), show_default=True,
+              help="Class folders without train/ and val/: the share of each class held out.")
+@click.option("--split-seed", type=int, default=default("split_seed"), show_default=True,
+              help="Seed of that held-out split.")
+@click.option("--loader", type=click.Choice(KINDS), default=default("loader"),
+              show_default=True, help="Input pipeline.")
+@click.option("--weights", type=str, default=default("weights"), show_default=True,
               help="imagenet, none (random init), or a TF-slim checkpoint prefix / Keras .h5.")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True,
+@click.option("--epochs", type=int, default=default("epochs"), show_default=True)
+@click.option("--batch-size", type=int, default=default("batch_size"), show_default=True,
               help="Global batch, split over the replicas.")
-@click.option("--image-size", type=int, default=224, show_default=True)
-@click.option("--width", type=float, default=1.0, show_default=True,
+@click.option("--image-size", type=int, default=default("image_size"), show_default=True)
+@click.option("--width", type=float, default=default("width"), show_default=True,
               help="Channel multiplier (random init only; 0.125 for quick runs).")
-@click.option("--dropout", type=float, default=0.5, show_default=True,
+@click.option("--dropout", type=float, default=default("dropout"), show_default=True,
               help="Dropout rate before fc7 and fc8.")
-@click.option("--lr", type=float, default=1e-3, show_default=True,
-              help="Initial learning rate, decayed linearly to lr*1e-4 over the run.")
-@click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--weight-decay", type=float, default=5e-4, show_default=True)
-@click.option("--freeze-epochs", type=int, default=0, show_default=True,
+@click.option("--lr", type=float, default=default("lr"), show_default=True,
+              help="Initial learning rate, decayed linearly to "
+                   f"lr*{RunConfig().train.end_lr_factor:g} over the run.")
+@click.option("--momentum", type=float, default=default("momentum"), show_default=True)
+@click.option("--weight-decay", type=float, default=default("weight_decay"), show_default=True)
+@click.option("--freeze-epochs", type=int, default=default("freeze_epochs"), show_default=True,
               help="Train only fc8 for this many epochs, then end to end.")
-@click.option("--crop", type=click.Choice(["inception", "seed"]), default="inception",
-              show_default=True, help="Training crop: random-resized, or the seed's square.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "mixed", "fp16", "bf16"]),
-              default="auto", show_default=True,
+@click.option("--crop", type=click.Choice(CROPS), default=default("crop"), show_default=True,
+              help="Training crop: random-resized (inception), or a random square 10 px in "
+                   "from the shorter side (seed).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=default("precision"),
+              show_default=True,
               help="auto: fp16 on tensor-core GPUs, bf16 on bf16 CPUs, else fp32.")
 @click.option("--xla/--no-xla", default=None, help="XLA compilation [default: on for GPUs].")
-@click.option("--val-every", type=int, default=0, show_default=True,
+@click.option("--val-every", type=int, default=default("val_every"), show_default=True,
               help="Validate every N steps too (always at epoch ends).")
-@click.option("--save-every", type=int, default=500, show_default=True,
-              help="Checkpoint every N steps (also every 5 min, at epoch ends and on Ctrl-C).")
+@click.option("--save-every", type=int, default=default("save_every"), show_default=True,
+              help=f"Checkpoint every N steps (also every {RunConfig().train.save_every_s:g} s, "
+                   "at epoch ends and on Ctrl-C).")
 @click.option("--run-dir", type=str, default=None,
               help="Where the run goes. Default: runs/<timestamp>.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --run-dir (default: the latest under runs/).")
-@click.option("--max-steps", type=int, default=0, show_default=True,
+@click.option("--max-steps", type=int, default=default("max_steps"), show_default=True,
               help="Stop after N steps (0: epochs x steps per epoch).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=default("seed"), show_default=True)
 @click.option("--strict", is_flag=True,
               help="Stop (with a checkpoint) on the first image that fails to decode, "
                    "instead of naming it and going on.")
@@ -135,7 +132,6 @@ def train(ctx: click.Context, resume: bool, **params: Any) -> None:
     from fastfood import data
     from fastfood.train import rundir
 
-    check_flags(params)
     explicit = {name for name in params
                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
     base = None

@@ -1,7 +1,7 @@
 """The Food-101 layout: meta/classes.txt, meta/train.txt, meta/test.txt (+ labels.txt).
 
 Lines of train.txt/test.txt are `class/image_id`; the image is images/class/image_id.jpg.
-test.txt is the validation split, as in the paper and the original seed project.
+test.txt is the validation split, as in the Food-101 paper: results compare with published ones.
 """
 
 from __future__ import annotations

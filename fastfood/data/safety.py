@@ -28,14 +28,15 @@ def check_root(path: str | os.PathLike[str]) -> Path:
     return raw.resolve()
 
 
-def check_val_fraction(val_fraction: float) -> float:
-    """val_fraction must lie in [0, 1): 1 would leave nothing to train on."""
+def check_val_fraction(val_fraction: float, name: str = "val_fraction") -> float:
+    """val_fraction must lie in [0, 1): 1 would leave nothing to train on. `name` is what
+    the error calls it (the CLI flag, where there is one)."""
     try:
         value = float(val_fraction)
     except (TypeError, ValueError):
         value = float("nan")
     if not 0.0 <= value < 1.0:  # also catches NaN
-        raise FastfoodError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
+        raise FastfoodError(f"{name} must be a number in [0, 1), got {val_fraction!r}")
     return value
 
 

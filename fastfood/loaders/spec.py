@@ -10,8 +10,11 @@ AREA_RANGE = (0.08, 1.0)
 ASPECT_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 CROP_ATTEMPTS = 10
 
-# The seed project's training crop: a random square of side min(h, w) - 2 * SEED_MARGIN.
+# The 'seed' training crop: a random square of side min(h, w) - 2 * SEED_MARGIN, the crop of
+# the plain tf.data baseline (benchmarks/peers.py), kept for runs comparable with it.
 SEED_MARGIN = 10
 
 CROPS = ("inception", "seed")
-KINDS = ("auto", "dali", "tfdata", "synthetic")
+# Loaders that read image files (predict and evaluate take these); synthetic makes its batch up.
+FILE_KINDS = ("auto", "dali", "tfdata")
+KINDS = (*FILE_KINDS, "synthetic")

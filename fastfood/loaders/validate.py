@@ -16,7 +16,7 @@ components); a PNG ends with its ``IEND`` chunk.
 The header walk is there for DALI: libjpeg (TensorFlow) decodes a JPEG with junk bytes
 between header segments after a warning, but DALI's parser (nvImageCodec) stops the whole
 pipeline on it ("Invalid marker"). Such files are rare (4 of the 27 files of
-shared/testdata/odd-jpegs) and skipping them on every loader keeps the file list, and so
+tests/data/odd-jpegs) and skipping them on every loader keeps the file list, and so
 the epoch order, identical for DALI and tf.data. Only headers are read (segments are
 skipped by seeking), so the check stays cheap next to decoding.
 

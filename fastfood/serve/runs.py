@@ -27,9 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fastfood.benchmark.phases import PhaseTimer
 from fastfood.errors import FastfoodError
 from fastfood.paths import runs_dir
-from fastfood.serve.timing import PhaseTimer
 from fastfood.train.rundir import CONFIG, RunInfo, latest_run_dir, read_info
 
 

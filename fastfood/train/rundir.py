@@ -101,7 +101,7 @@ def read_config(run_dir: str | Path) -> RunConfig | None:
         return None
     try:
         return RunConfig.load(path)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, FastfoodError) as err:  # FastfoodError: a value out of range
         raise FastfoodError(f"{path}: not a fastfood run config ({err})") from None
 
 

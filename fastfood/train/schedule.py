@@ -1,8 +1,7 @@
 """The learning-rate schedule: linear (polynomial, power 1) decay to lr * end_factor.
 
-This is the seed's schedule. It is a Keras LearningRateSchedule evaluated on the
-optimizer's own step counter, so it lives in the checkpoint with the optimizer and a
-resumed run continues on exactly the same curve.
+A Keras LearningRateSchedule evaluated on the optimizer's own step counter, so it lives in
+the checkpoint with the optimizer and a resumed run continues on exactly the same curve.
 """
 
 from __future__ import annotations

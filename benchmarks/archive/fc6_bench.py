@@ -7,9 +7,9 @@ oneDNN's backward-filter for that convolution is suspected to make VGG19's backw
 function per fc6 form (FC6.use_matmul is read at trace time) and times them interleaved,
 so that load from other processes hits both alike. It also times fc6 alone.
 
-    .venv/bin/python benchmarks/fc6_bench.py                      # bf16, batch 16, 224 px
-    .venv/bin/python benchmarks/fc6_bench.py --precision float32 --json out.json
-    python3 benchmarks/fc6_bench.py --torch     # GPU cross-check where TF is not installed
+    .venv/bin/python benchmarks/archive/fc6_bench.py                      # bf16, batch 16, 224 px
+    .venv/bin/python benchmarks/archive/fc6_bench.py --precision float32 --json out.json
+    python3 benchmarks/archive/fc6_bench.py --torch     # GPU cross-check where TF is not installed
 
 `--torch` times the same two forms with PyTorch on CUDA (bf16 autocast, cuDNN autotuned):
 the GPU kernels behind them (cuDNN convolution, cuBLAS GEMM) are the ones TF calls, so it

@@ -8,7 +8,7 @@ on the same files, interleaved over `--repeats` rounds, and reports milliseconds
 the sum of its two rows, so when `resize` is comparable to `decode`, a target of "0.95x
 the decode-only limit" is out of reach without a cheaper resize or a cheaper decode.
 
-    python benchmarks/op_costs.py --data /tmp/ffbench --n 200
+    python benchmarks/archive/op_costs.py --data /tmp/ffbench --n 200
     # -> benchmarks/results/op_costs.json
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from fastfood.benchmark import machine, report
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def pil_ops(datas: list[bytes], size: int) -> dict[str, Callable[[], None]]:
@@ -91,7 +91,7 @@ def tf_ops(datas: list[bytes], size: int) -> dict[str, Callable[[], None]]:
         return tf.cast(tf.image.resize(centre(img), [size, size], method="bilinear"), tf.uint8)
 
     @tf.function(input_signature=img_spec)
-    def resize_area(img):  # the seed's: float32 image, AREA
+    def resize_area(img):  # the baseline pipeline's: float32 image, AREA
         img = tf.image.convert_image_dtype(centre(img), tf.float32)
         return tf.image.resize(img, [size, size], method="area")
 

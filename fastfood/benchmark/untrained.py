@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastfood.config import DataConfig, LoaderConfig, ModelConfig, RunConfig, TrainConfig
+from fastfood.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 
 def write_untrained_run(
@@ -29,21 +29,17 @@ def write_untrained_run(
     import tensorflow as tf
 
     from fastfood.model import vgg19
+    from fastfood.serve.runs import float32_policy
     from fastfood.train.checkpoints import BEST_DIR
     from fastfood.train.rundir import write_start
 
     run_dir = Path(run_dir)
     classes = tuple(classes)
     keras.utils.set_random_seed(seed)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with float32_policy():
         model = vgg19(len(classes), image_size=image_size, width=width, weights=None)
-    finally:
-        keras.config.set_dtype_policy(previous)
     config = RunConfig(
         data=DataConfig(root=data_root),
-        loader=LoaderConfig(image_size=image_size),
         model=ModelConfig(num_classes=len(classes), image_size=image_size, width=width,
                           weights="none", convention="slim"),
         train=TrainConfig(precision="fp32", seed=seed, run_dir=str(run_dir)),

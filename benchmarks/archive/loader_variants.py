@@ -12,11 +12,11 @@ everything (steady-state img/s over whole passes, warm-up excluded), in one proc
 - `dali_prefetch=N`: the pipeline's `prefetch_queue_depth` (DALI default 2).
 - `dali_eval_fulldecode`: eval decoding the whole image then cropping, instead of
   `fn.decoders.image_slice` (does the windowed decode pay?).
-- `tf_eval_fast_idct`: tf.data eval with `dct_method='INTEGER_FAST'` (the seed's, and TF's,
-  default) instead of the accurate IDCT fastfood uses for DALI parity.
+- `tf_eval_fast_idct`: tf.data eval with `dct_method='INTEGER_FAST'` (TF's default, and
+  the baseline pipeline's) instead of the accurate IDCT fastfood uses for DALI parity.
 - `tf_eval_window`: tf.data eval with `decode_and_crop_jpeg` of the centre square.
 
-    python benchmarks/loader_variants.py --data /tmp/ffbench
+    python benchmarks/archive/loader_variants.py --data /tmp/ffbench
     # -> benchmarks/results/loader_variants.json
 """
 
@@ -33,7 +33,7 @@ from fastfood.benchmark import machine, report
 from fastfood.benchmark import loaders as fastfood_loaders
 from fastfood.benchmark.timing import batch_sizes
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 PassFactory = Callable[[], Iterable[int]]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import jpeg_bytes
-from test_predict_support import ODD
+from support.corpus import ODD
 
 # A string that must never show up in a log: it is put in bodies, JSON and file names.
 MARKER = "NEVER-LOG-THIS-7f3a"
@@ -76,7 +76,7 @@ def huge_frame_jpeg(width: int = 30000, height: int = 30000) -> bytes:
 
 def undecodable() -> dict[str, bytes]:
     """Bytes that pass the preflight but that TensorFlow cannot decode (as in
-    test_predict_support.corrupt_files, made here from generated images)."""
+    support.corpus.corrupt_files, made here from generated images)."""
     jpeg = bytearray(jpeg_bytes((200, 120, 40), (40, 30)))
     sof = jpeg.find(b"\xff\xc0")
     jpeg[sof + 4] = 12  # 12-bit samples: libjpeg as built into TF refuses them
