@@ -32,7 +32,7 @@ def make_run(work: Path, width: float, image_size: int, classes: int) -> Path:
     """The untrained run directory (made once, reused while its settings match)."""
     run = work / f"run-w{width:g}-s{image_size}-c{classes}"
     if not (run / "classes.json").is_file():
-        from fastfood.serve.untrained import write_untrained_run
+        from fastfood.benchmark.untrained import write_untrained_run
 
         write_untrained_run(run, [f"class_{i:03d}" for i in range(classes)],
                             image_size=image_size, width=width)

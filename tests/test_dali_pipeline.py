@@ -16,13 +16,18 @@ from PIL import Image
 pytest.importorskip("nvidia.dali")
 
 from fastfood.loaders import order  # noqa: E402
-from fastfood.loaders.dali_pipeline import fastfood_pipeline, make_pipeline
-
+from fastfood.loaders.dali_pipeline import make_pipeline as _make_pipeline  # noqa: E402
+from fastfood.loaders.request import LoaderRequest  # noqa: E402
 from support.images import write_photo_set, write_tiny_set  # noqa: E402
 
 
 pytestmark = pytest.mark.dali
 REPO = Path(__file__).resolve().parents[1]
+
+
+def make_pipeline(files, labels, **request):
+    """The loader's pipeline for a request given as keywords (CPU backend)."""
+    return _make_pipeline(files, labels, LoaderRequest(kind="dali", **request))
 
 
 def _run(pipe, batches: int) -> tuple[list[np.ndarray], list[int]]:
@@ -39,6 +44,7 @@ def test_pipeline_module_does_not_import_tensorflow() -> None:
     code = (
         "import sys\n"
         "import fastfood.loaders.dali_pipeline as p\n"
+        "import fastfood.benchmark.dali_alone as b\n"
         "bad = sorted(m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.'))\n"
         "print(len(bad), bad[:3])\n"
         "sys.exit(1 if bad else 0)\n"
@@ -54,7 +60,8 @@ def test_standalone_benchmark_prints_json(tmp_path: Path) -> None:
     (root / "b" / "broken.jpg").write_bytes(b"")
     for mode in ("train", "eval"):
         proc = subprocess.run(
-            [sys.executable, "-m", "fastfood.loaders.dali_pipeline", "--files-from", str(root),
+            [sys.executable, "-m", "fastfood.benchmark.dali_alone", "throughput",
+             "--files-from", str(root),
              "--batch-size", "4", "--image-size", "32", "--device", "cpu", "--mode", mode,
              "--iters", "3", "--warmup", "1", "--num-threads", "1"],
             cwd=REPO, capture_output=True, text=True, timeout=120,
@@ -67,7 +74,8 @@ def test_standalone_benchmark_prints_json(tmp_path: Path) -> None:
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"{p} {i}\n" for i, p in enumerate(sorted((root / "a").iterdir()))))
     proc = subprocess.run(
-        [sys.executable, "-m", "fastfood.loaders.dali_pipeline", "--files-from", str(listing),
+        [sys.executable, "-m", "fastfood.benchmark.dali_alone", "throughput",
+         "--files-from", str(listing),
          "--batch-size", "2", "--image-size", "16", "--device", "cpu", "--iters", "2",
          "--warmup", "0", "--num-threads", "1"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
@@ -77,16 +85,21 @@ def test_standalone_benchmark_prints_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("n,count", [(10, 3), (29, 4), (7, 2)])
-def test_dali_reader_shards_as_order_shard_bounds(tmp_path: Path, n: int, count: int) -> None:
-    # Our numpy sharding must be the chunk DALI's reader takes for shard_id/num_shards.
+def test_eval_pipeline_reads_its_padded_shard_in_order_pass_after_pass(
+        tmp_path: Path, n: int, count: int) -> None:
+    # Each replica's eval pipeline gets its shard (order.shard_bounds) padded to the
+    # largest shard's whole batches; padding comes out labelled -1, and a second pass
+    # (the next validation) reads the same again.
     files = write_tiny_set(tmp_path, n, size=(8, 8))
     for i in range(count):
         start, end = order.shard_bounds(n, (i, count))
-        pipe = fastfood_pipeline(files, list(range(n)), training=False, image_size=8,
-                                 shard_id=i, num_shards=count, batch_size=1, num_threads=1,
-                                 device_id=None)
-        _, labels = _run(pipe, end - start)
-        assert labels == list(range(start, end))
+        idx, valid = order.padded_eval_indices(n, 2, (i, count))
+        labels = [int(j) if ok else -1 for j, ok in zip(idx, valid)]
+        pipe = make_pipeline([files[j] for j in idx], labels, training=False, batch_size=2,
+                             image_size=8, num_threads=1)
+        _, got = _run(pipe, len(idx) // 2)
+        _, again = _run(pipe, len(idx) // 2)
+        assert got == again == list(range(start, end)) + [-1] * (len(idx) - (end - start))
 
 
 def _png(arr: np.ndarray) -> bytes:

@@ -28,8 +28,9 @@ def _eval(kind: str, files: list[str], size: int, batch_size: int = 8, report=No
                        batch_size=batch_size, image_size=size, report=report)
     images, labels = [], []
     for x, y in ds:
-        images.append(x.numpy())
-        labels.append(y.numpy())
+        keep = y.numpy() != loaders.PAD_LABEL  # DALI's padding of its last batch
+        images.append(x.numpy()[keep])
+        labels.append(y.numpy()[keep])
     return np.concatenate(images), np.concatenate(labels)
 
 

@@ -115,7 +115,7 @@ def test_loaders_skip_and_report_the_huge_files(loader: str, training: bool,
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     return write_untrained_run(tmp_path_factory.mktemp("cap") / "run", ["a", "b"],
                                image_size=32, width=0.125)

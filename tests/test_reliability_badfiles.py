@@ -35,9 +35,10 @@ def _two_class_tree(data: Path) -> None:
     write_images(data / "val" / "b", 2, seed=4)
 
 
-def _train(data: Path, run: Path, loader: str, steps: int, capsys) -> tuple[int, str, dict]:
+def _train(data: Path, run: Path, loader: str, steps: int, capsys,
+           *extra: str) -> tuple[int, str, dict]:
     argv = ["train", "--data", str(data), *TINY, "--loader", loader, "--max-steps", str(steps),
-            "--run-dir", str(run)]
+            "--run-dir", str(run), *extra]
     code, _, err = run_cli(argv, capsys)
     summary = json.loads((run / "summary.json").read_text()) if code == 0 else {}
     return code, err, summary
@@ -99,11 +100,37 @@ def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Pa
         assert code == 0, err
         assert summary["step"] == 10
         if loader == "tfdata":
-            assert "failed to decode" in err, err  # the short epoch is reported
+            # Named once with the decoder's reason, and counted in the run's summary.
+            named = [line for line in err.splitlines() if "zz_corrupt.jpg" in line]
+            assert named and "cannot decode" in named[0], err
+            assert [d["file"].rsplit("/", 1)[-1] for d in summary["decode_skipped"]] == \
+                ["zz_corrupt.jpg"]
         return
-    assert code == 2, err
+    assert code == 65, err  # EX_DATAERR: a data file is bad (fastfood.train.failures)
     errors = [line for line in err.splitlines() if line.startswith("fastfood: error:")]
     assert len(errors) == 1 and "zz_corrupt.jpg" in errors[0], err
+    assert "--resume" in errors[0]
+    from support.runs import listed_checkpoints, read_every_tensor
+
+    listed = listed_checkpoints(run)
+    assert listed and listed[-1] in errors[0], (listed, errors[0])
+    read_every_tensor(listed[-1])
+
+
+def test_strict_stops_on_the_first_file_that_fails_to_decode(tmp_path: Path, capsys) -> None:
+    """--strict: the tf.data run that would name the file and go on stops instead, with a
+    checkpoint, exit code 65 and the file named, as DALI's stop does."""
+    data = tmp_path / "data"
+    write_images(data / "train" / "a", 10, seed=1)
+    write_images(data / "train" / "b", 9, seed=2)
+    (data / "train" / "b" / "zz_corrupt.jpg").write_bytes(body_corrupt_jpeg())
+    write_images(data / "val" / "a", 2, seed=3)
+    write_images(data / "val" / "b", 2, seed=4)
+    run = tmp_path / "run"
+    code, err, _ = _train(data, run, "tfdata", 10, capsys, "--strict")
+    assert code == 65, err
+    errors = [line for line in err.splitlines() if line.startswith("fastfood: error:")]
+    assert len(errors) == 1 and "cannot decode" in errors[0] and "zz_corrupt.jpg" in errors[0]
     assert "--resume" in errors[0]
     from support.runs import listed_checkpoints, read_every_tensor
 

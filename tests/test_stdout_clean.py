@@ -80,7 +80,7 @@ def odd_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def run_and_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A tiny untrained run, and a train/val tree whose val/a holds the odd files."""
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     base = tmp_path_factory.mktemp("stdout_run")
     data = base / "data"

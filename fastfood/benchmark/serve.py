@@ -435,7 +435,7 @@ def measure_untrained(files: list[str], num_classes: int, *, width: float, image
     """`measure` over a fresh untrained run of that size (speed does not depend on training)."""
     import tempfile
 
-    from fastfood.serve.untrained import write_untrained_run
+    from fastfood.benchmark.untrained import write_untrained_run
 
     with tempfile.TemporaryDirectory(prefix="fastfood-serve-bench-") as tmp:
         progress("serve: writing an untrained run")

@@ -47,7 +47,8 @@ def preflight(data: bytes) -> str | None:
     if head.startswith(validate.JPEG_MAGIC):
         if not tail.rstrip(validate._PADDING).endswith(b"\xff\xd9"):
             return "JPEG has no end-of-image marker (truncated or not a plain JPEG)"
-        return validate._jpeg_header_problem(io.BytesIO(data), len(data))
+        # cap 0: the server applies its own --max-pixels (check_bytes), not the loaders'
+        return validate._jpeg_header_problem(io.BytesIO(data), len(data), 0)
     if head.startswith(validate.PNG_MAGIC):
         return None if validate.PNG_IEND in tail else "PNG has no IEND chunk (truncated)"
     for magic, name in validate._OTHER_FORMATS:
