@@ -29,7 +29,9 @@ class LoaderConfig:
     kind: str = "auto"  # auto | dali | tfdata | synthetic
     batch_size: int = 64
     image_size: int = 224
-    train_crop: str = "inception"  # inception (random-resized) | seed (random square, margin 10)
+    # auto (inception when fine-tuning, seed from scratch) | inception (random-resized) |
+    # seed (random square, margin 10)
+    train_crop: str = "auto"
     num_threads: int = 0  # 0: all cores
 
 
@@ -43,6 +45,7 @@ class ModelConfig:
     dropout: float = 0.5
     weights: str = "imagenet"  # imagenet | none | path to a TF-slim prefix or Keras .h5
     convention: str = ""  # slim | keras: filled in from the weights when the model is built
+    norm: str = "auto"  # auto (batch for weights none, else none) | batch | none
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,12 @@ class TrainConfig:
     """The optimisation and the bookkeeping around it."""
 
     epochs: int = 20
-    lr: float = 1e-3
-    end_lr_factor: float = 1e-4  # polynomial decay to lr * this over the run, as the seed
+    lr: float | None = None  # None: by weights, norm and batch (fastfood.train.schedule)
+    end_lr_factor: float = 1e-4  # decay to lr * this over the run, as the seed
+    warmup_epochs: float | None = None  # None: 0 when fine-tuning, 2 from scratch
+    schedule: str = "linear"  # linear | cosine: the decay after the warm-up
+    label_smoothing: float = 0.0
+    head_lr_mult: float = 1.0  # fc8 learns at lr * this
     momentum: float = 0.9
     weight_decay: float = 5e-4
     freeze_epochs: int = 0
@@ -80,10 +87,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        model = dict(d.get("model", {}))
+        # Runs saved before batch norm existed have no "norm": they are the plain net.
+        model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
         return cls(
             data=DataConfig(**d.get("data", {})),
             loader=LoaderConfig(**d.get("loader", {})),
-            model=ModelConfig(**d.get("model", {})),
+            model=ModelConfig(**model),
             train=TrainConfig(**d.get("train", {})),
         )
 

@@ -14,18 +14,30 @@ from typing import Any
 
 import click
 
+from fastfood.config import LoaderConfig, ModelConfig, TrainConfig
 from fastfood.errors import FastfoodError
+from fastfood.loaders.spec import CROPS
+
+#: The choices of --norm and --schedule (fastfood.model.NORMS and
+#: fastfood.train.schedule.SCHEDULES, which import TensorFlow; checked equal in the tests).
+NORMS = ("auto", "batch", "none")
+SCHEDULES = ("linear", "cosine")
 
 # flag (click parameter name) -> the config fields it sets
 FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "data": (("data", "root"),),
     "loader": (("loader", "kind"),),
     "weights": (("model", "weights"),),
+    "norm": (("model", "norm"),),
     "epochs": (("train", "epochs"),),
     "batch_size": (("loader", "batch_size"),),
     "image_size": (("loader", "image_size"), ("model", "image_size")),
     "width": (("model", "width"),),
     "lr": (("train", "lr"),),
+    "warmup_epochs": (("train", "warmup_epochs"),),
+    "schedule": (("train", "schedule"),),
+    "label_smoothing": (("train", "label_smoothing"),),
+    "head_lr_mult": (("train", "head_lr_mult"),),
     "momentum": (("train", "momentum"),),
     "weight_decay": (("train", "weight_decay"),),
     "freeze_epochs": (("train", "freeze_epochs"),),
@@ -47,7 +59,11 @@ def check_flags(p: dict[str, Any]) -> None:
         ("image_size", "--image-size", p["image_size"] >= 32, "at least 32"),
         ("width", "--width", 0 < p["width"] <= 4, "in (0, 4]"),
         ("epochs", "--epochs", p["epochs"] >= 1, "at least 1"),
-        ("lr", "--lr", p["lr"] > 0, "positive"),
+        ("lr", "--lr", p["lr"] is None or p["lr"] > 0, "positive"),
+        ("warmup_epochs", "--warmup-epochs",
+         p["warmup_epochs"] is None or p["warmup_epochs"] >= 0, "0 or more"),
+        ("label_smoothing", "--label-smoothing", 0 <= p["label_smoothing"] < 1, "in [0, 1)"),
+        ("head_lr_mult", "--head-lr-mult", p["head_lr_mult"] > 0, "positive"),
         ("momentum", "--momentum", 0 <= p["momentum"] < 1, "in [0, 1)"),
         ("weight_decay", "--weight-decay", p["weight_decay"] >= 0, "0 or more"),
         ("freeze_epochs", "--freeze-epochs", p["freeze_epochs"] >= 0, "0 or more"),
@@ -88,20 +104,37 @@ def build_config(params: dict[str, Any], explicit: set[str], base: Any = None) -
               default="auto", show_default=True, help="Input pipeline.")
 @click.option("--weights", type=str, default="imagenet", show_default=True,
               help="imagenet, none (random init), or a TF-slim checkpoint prefix / Keras .h5.")
+@click.option("--norm", type=click.Choice(NORMS), default=ModelConfig.norm, show_default=True,
+              help="Batch norm after each convolution (vgg19_bn): auto = batch with --weights "
+                   "none, none with pretrained weights.")
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True,
               help="Global batch, split over the replicas.")
 @click.option("--image-size", type=int, default=224, show_default=True)
 @click.option("--width", type=float, default=1.0, show_default=True,
               help="Channel multiplier (random init only; 0.125 for quick runs).")
-@click.option("--lr", type=float, default=1e-3, show_default=True,
-              help="Initial learning rate, decayed linearly to lr*1e-4 over the run.")
+@click.option("--lr", type=float, default=TrainConfig.lr,
+              help="Peak learning rate, decayed to lr*1e-4 over the run. Default: 1e-3 "
+                   "fine-tuning, 0.05 from scratch (0.006 with --norm none), each at batch 64 "
+                   "and scaled linearly with --batch-size.")
+@click.option("--warmup-epochs", type=float, default=TrainConfig.warmup_epochs,
+              help="Linear warm-up to --lr over this many epochs. Default: 0 fine-tuning, "
+                   "2 from scratch.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=TrainConfig.schedule,
+              show_default=True, help="Decay after the warm-up.")
+@click.option("--label-smoothing", type=float, default=TrainConfig.label_smoothing,
+              show_default=True, help="Share of the target spread evenly over all classes.")
+@click.option("--head-lr-mult", type=float, default=TrainConfig.head_lr_mult,
+              show_default=True,
+              help="fc8 learns at lr times this (e.g. 10 for a fresh head on pretrained weights).")
 @click.option("--momentum", type=float, default=0.9, show_default=True)
 @click.option("--weight-decay", type=float, default=5e-4, show_default=True)
 @click.option("--freeze-epochs", type=int, default=0, show_default=True,
               help="Train only fc8 for this many epochs, then end to end.")
-@click.option("--crop", type=click.Choice(["inception", "seed"]), default="inception",
-              show_default=True, help="Training crop: random-resized, or the seed's square.")
+@click.option("--crop", type=click.Choice(("auto", *CROPS)), default=LoaderConfig.train_crop,
+              show_default=True,
+              help="Training crop: random-resized (inception), or the seed's random square "
+                   "(almost the whole image); auto: inception fine-tuning, seed from scratch.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "mixed", "fp16", "bf16"]),
               default="auto", show_default=True,
               help="auto: fp16 on tensor-core GPUs, bf16 on bf16 CPUs, else fp32.")

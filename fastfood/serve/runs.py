@@ -129,14 +129,15 @@ def load_run(
     with timer.phase("import_tensorflow"):
         tf = import_tensorflow()
     with timer.phase("import_model_code"):
-        from fastfood.model import vgg19
+        from fastfood.model import resolve_norm, vgg19
         from fastfood.train import checkpoints  # noqa: F401  (timed here, used below)
 
     info = read_info(run_dir)
     cfg = info.config.model
     with timer.phase("build_model"), float32_policy(), restored_variables_only():
         model = vgg19(info.num_classes, image_size=cfg.image_size, width=cfg.width,
-                      dropout=cfg.dropout, weights=None, convention=info.convention)
+                      dropout=cfg.dropout, weights=None, convention=info.convention,
+                      norm=resolve_norm(cfg.norm, cfg.weights))
     with timer.phase("restore_weights"):
         which, path = restore(model, info.run_dir, model_path, tf)
     return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)

@@ -184,13 +184,14 @@ def load_model(run_dir: str | Path) -> tuple[Any, RunInfo]:
     Weights: best/ (best validation top-1), else final/, else the latest ckpt/. The model
     is built with the current global dtype policy; logits are float32 either way.
     """
-    from fastfood.model import vgg19
+    from fastfood.model import resolve_norm, vgg19
     from fastfood.train.checkpoints import restore_weights
 
     info = read_info(run_dir)
     cfg = info.config.model
     model = vgg19(info.num_classes, image_size=cfg.image_size, width=cfg.width,
-                  dropout=cfg.dropout, weights=None, convention=info.convention)
+                  dropout=cfg.dropout, weights=None, convention=info.convention,
+                  norm=resolve_norm(cfg.norm, cfg.weights))
     which, path = restore_weights(model, info.run_dir)
     return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
 
