@@ -226,17 +226,19 @@ def test_trained_bn_run_predicts_in_inference_mode(tmp_path_factory, sample_dir)
     on the other images in its batch (BN uses its moving averages, not batch statistics)."""
     from test_predict_support import trained_run
 
+    import fastfood.data
     from fastfood.predict import Predictor
     from fastfood.train.rundir import load_model
 
     run = trained_run(tmp_path_factory, sample_dir)
     model, info = load_model(run)
     assert norm_of(model) == "batch" and info.config.model.norm in ("auto", "batch")
-    files = list(__import__("fastfood.data").data.load(sample_dir).val.files[:5])
+    files = list(fastfood.data.load(sample_dir).val.files[:5])
     predictor = Predictor.load(run)
-    alone = [predictor.predict_files([f], top_k=3, batch_size=1, loader="tfdata")[0]
+    alone = [next(iter(predictor.predict_files([f], top_k=3, batch_size=1, loader="tfdata")))
              for f in files]
-    together = predictor.predict_files(files, top_k=3, batch_size=5, loader="tfdata")
+    together = list(predictor.predict_files(files, top_k=3, batch_size=5, loader="tfdata"))
+    assert len(together) == len(files)
     for a, b in zip(alone, together):
         assert [g.index for g in a.top_k] == [g.index for g in b.top_k]
         np.testing.assert_allclose([g.prob for g in a.top_k], [g.prob for g in b.top_k],

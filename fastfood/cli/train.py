@@ -115,7 +115,7 @@ def build_config(params: dict[str, Any], explicit: set[str], base: Any = None) -
               help="Channel multiplier (random init only; 0.125 for quick runs).")
 @click.option("--lr", type=float, default=TrainConfig.lr,
               help="Peak learning rate, decayed to lr*1e-4 over the run. Default: 1e-3 "
-                   "fine-tuning, 0.05 from scratch (0.006 with --norm none), each at batch 64 "
+                   "fine-tuning, 0.02 from scratch (0.006 with --norm none), each at batch 64 "
                    "and scaled linearly with --batch-size.")
 @click.option("--warmup-epochs", type=float, default=TrainConfig.warmup_epochs,
               help="Linear warm-up to --lr over this many epochs. Default: 0 fine-tuning, "
