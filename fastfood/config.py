@@ -66,13 +66,15 @@ class LoaderConfig:
 
     kind: str = "auto"  # auto | dali | tfdata | synthetic (loaders.spec.KINDS)
     batch_size: int = 64
-    train_crop: str = "inception"  # inception (random-resized) | seed (random square, margin 10)
+    # auto (inception when fine-tuning, seed from scratch) | inception (random-resized) |
+    # seed (random square, margin 10)
+    train_crop: str = "auto"
     num_threads: int = 0  # 0: the cores split between this process's pipelines, capped
 
     def __post_init__(self) -> None:
         _one_of(self.kind, KINDS, "--loader")
         _at_least(self.batch_size, 1, "--batch-size")
-        _one_of(self.train_crop, CROPS, "--crop")
+        _one_of(self.train_crop, ("auto", *CROPS), "--crop")
         _at_least(self.num_threads, 0, "loader.num_threads")
 
 
@@ -86,6 +88,7 @@ class ModelConfig:
     dropout: float = 0.5
     weights: str = "imagenet"  # imagenet | none | path to a TF-slim prefix or Keras .h5
     convention: str = ""  # slim | keras: filled in from the weights when the model is built
+    norm: str = "auto"  # auto (batch for weights none, else none) | batch | none
 
     def __post_init__(self) -> None:
         _at_least(self.num_classes, 0, "model.num_classes")
@@ -94,6 +97,7 @@ class ModelConfig:
         _require(self.dropout, lambda v: 0 <= v < 1, "--dropout", "in [0, 1)")
         _require(self.weights, lambda v: isinstance(v, str) and v, "--weights",
                  "imagenet, none or a path")
+        _one_of(self.norm, ("auto", "batch", "none"), "--norm")
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,12 @@ class TrainConfig:
     """The optimisation and the bookkeeping around it."""
 
     epochs: int = 20
-    lr: float = 1e-3
-    end_lr_factor: float = 1e-4  # polynomial decay to lr * this over the run
+    lr: float | None = None  # None: by weights, norm and batch (fastfood.train.recipe)
+    end_lr_factor: float = 1e-4  # decay to lr * this over the run, as the seed
+    warmup_epochs: float | None = None  # None: 0 when fine-tuning, 2 from scratch
+    schedule: str = "linear"  # linear | cosine: the decay after the warm-up
+    label_smoothing: float = 0.0
+    head_lr_mult: float = 1.0  # fc8 learns at lr * this
     momentum: float = 0.9
     weight_decay: float = 5e-4
     freeze_epochs: int = 0
@@ -119,7 +127,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _at_least(self.epochs, 1, "--epochs")
-        _require(self.lr, lambda v: v > 0, "--lr", "> 0")
+        _require(self.lr, lambda v: v is None or v > 0, "--lr", "> 0")
+        _require(self.warmup_epochs, lambda v: v is None or v >= 0, "--warmup-epochs", ">= 0")
+        _one_of(self.schedule, ("linear", "cosine"), "--schedule")
+        _require(self.label_smoothing, lambda v: 0 <= v < 1, "--label-smoothing", "in [0, 1)")
+        _require(self.head_lr_mult, lambda v: v > 0, "--head-lr-mult", "> 0")
         _require(self.end_lr_factor, lambda v: 0 <= v <= 1, "train.end_lr_factor", "in [0, 1]")
         _require(self.momentum, lambda v: 0 <= v < 1, "--momentum", "in [0, 1)")
         _require(self.weight_decay, lambda v: v >= 0, "--weight-decay", ">= 0")
@@ -149,12 +161,15 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         """The inverse of to_dict; also reads the config.json of runs written before the
-        loader's output size became the model's image_size alone (loader.image_size)."""
+        loader's output size became the model's image_size alone (loader.image_size), and
+        of runs saved before batch norm existed (no "norm": they are the plain net)."""
         loader = {k: v for k, v in d.get("loader", {}).items() if k != "image_size"}
+        model = dict(d.get("model", {}))
+        model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
         return cls(
             data=DataConfig(**d.get("data", {})),
             loader=LoaderConfig(**loader),
-            model=ModelConfig(**d.get("model", {})),
+            model=ModelConfig(**model),
             train=TrainConfig(**d.get("train", {})),
         )
 

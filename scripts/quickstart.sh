@@ -13,7 +13,7 @@ SAMPLE="${FASTFOOD_SAMPLE:-$ROOT/data/sample}"
 RUN="${FASTFOOD_RUN:-$ROOT/runs/quickstart}"
 run "$FF" sample-data "$SAMPLE"
 run "$FF" train --data "$SAMPLE" --weights none --width 0.125 --image-size 64 \
-    --batch-size 32 --epochs 12 --lr 0.003 --run-dir "$RUN"
+    --batch-size 32 --epochs 12 --run-dir "$RUN"
 IMG="$(sed -n 1p "$SAMPLE/meta/test.txt")"
 run "$FF" predict "$SAMPLE/images/$IMG.jpg" --run-dir "$RUN" --top-k 3
 printf '\nTry it in a browser, or through the HTTP API (Ctrl-C stops it):\n  %s serve --run-dir %s\n' \

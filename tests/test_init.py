@@ -1,5 +1,5 @@
-"""Random init (weights=None): the signal and the gradients through VGG19 at init, measured
-on a real batch of the built-in sample.
+"""Random init of the plain net (weights=None, norm='none'): the signal and the gradients
+through VGG19 at init, measured on a real batch of the built-in sample.
 
 Without batch norm the initial weights alone decide whether VGG19 trains from scratch:
 Keras' default (Glorot) shrank the signal ~1000x by fc8 and training stalled; He-normal with
@@ -50,7 +50,8 @@ def rms(x: np.ndarray) -> float:
 @pytest.mark.parametrize("width", [0.125, 1.0])
 def test_signal_stays_alive_and_reaches_fc7_at_order_one(batch, width):
     keras.utils.set_random_seed(0)
-    outs = layer_outputs(vgg19(8, image_size=64, width=width, weights=None), batch[0])
+    model = vgg19(8, image_size=64, width=width, weights=None, norm="none")
+    outs = layer_outputs(model, batch[0])
     table = "\n".join(f"{n:8s} rms {rms(v):8.4g} zeros {np.mean(v == 0):.2f}"
                       for n, v in outs.items())
     for a, b in zip(BODY, BODY[1:]):  # Glorot lost ~2x per layer; no layer may do that
@@ -66,7 +67,7 @@ def test_signal_stays_alive_and_reaches_fc7_at_order_one(batch, width):
 
 def test_logits_at_init_are_small_and_the_loss_is_ln_classes(batch):
     keras.utils.set_random_seed(1)
-    model = vgg19(8, image_size=64, width=0.125, weights=None)
+    model = vgg19(8, image_size=64, width=0.125, weights=None, norm="none")
     logits = np.asarray(model(batch[0], training=True))  # dropout on, as in training
     assert logits.dtype == np.float32 and np.all(np.isfinite(logits))
     assert 0 < np.abs(logits).max() < 0.5, logits
@@ -91,7 +92,7 @@ def _kernel_grads(model, images, labels, steps: int = 1):
 def test_relative_updates_are_balanced_across_layers(batch):
     """|grad| / |kernel| within 30x over conv1_1..fc7 (conv1_1 alone scaled: ~2000x)."""
     keras.utils.set_random_seed(2)
-    model = vgg19(8, image_size=64, width=0.125, weights=None)
+    model = vgg19(8, image_size=64, width=0.125, weights=None, norm="none")
     kernels = _kernel_grads(model, *batch)
     ratios = {}
     for name in BODY:

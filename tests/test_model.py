@@ -56,7 +56,7 @@ def conv_channels(model) -> list[int]:
     ],
 )
 def test_shapes_at_sizes_and_widths(size, width, fc6_kernel, fc6_rank):
-    model = vgg19(5, image_size=size, width=width, dropout=0.0)
+    model = vgg19(5, image_size=size, width=width, dropout=0.0, norm="none")
     assert model.input_shape == (None, size, size, 3)
     logits = model(images(2, size))
     assert tuple(logits.shape) == (2, 5)
@@ -162,7 +162,7 @@ def test_fc6_matmul_is_the_convolution(spatial, kernel):
 
 
 def test_l2_loss_is_half_sum_of_squared_kernels():
-    model = vgg19(3, image_size=32, width=0.125)
+    model = vgg19(3, image_size=32, width=0.125, norm="none")
     for layer in model.layers:
         if hasattr(layer, "bias"):
             layer.bias.assign(np.full(layer.bias.shape, 100.0, np.float32))  # must not count
@@ -209,7 +209,7 @@ def test_bad_arguments(kwargs, message):
 
 @pytest.fixture(scope="module")
 def full_model():
-    return vgg19(1000, dropout=0.5)
+    return vgg19(1000, dropout=0.5, norm="none")  # the pretrained layout
 
 
 def test_parameter_count_matches_keras_applications(full_model):

@@ -69,26 +69,25 @@ def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
 
 @pytest.mark.slow
 def test_learns_the_sample(sample_dir, tmp_path):
-    """VGG19 from scratch learns the sample in 90 steps: the loss falls and val top-1 is far
-    above chance (1/8).
+    """VGG19 from scratch with the default recipe (batch norm, warm-up, lr by batch) learns
+    the sample in 120 steps: the loss falls and val top-1 is far above chance (1/8).
 
-    With fastfood.model.init's random init (near-identity kernels, input scale spread over
-    the body) seeds reach 0.75-1.0 in these 90 steps and >= 0.97 within 180 (the quick
-    setting, 12 epochs); the bar leaves room for that spread. Glorot init got 0.30-0.40 here.
+    Runs reached 0.72-0.74 here (0.59-0.90 after 90 steps: too close to the bar); a run that
+    collapses (constant predictions) or diverges fails both bars.
     """
     run = tmp_path / "run"
     summary = _train(_config(
         sample_dir, run,
-        loader={"batch_size": 32}, model={"image_size": 64},
-        train={"epochs": 6, "lr": 0.003},
+        loader={"batch_size": 32, "train_crop": "auto"}, model={"image_size": 64},
+        train={"epochs": 8, "lr": None},
     ), log_every=1)
     records = metrics.read(run)
     train = [r for r in records if r["kind"] == "train"]
     val = [r for r in records if r["kind"] == "val"]
     first = np.mean([r["xent"] for r in train if r["epoch"] == 1])
-    last = np.mean([r["xent"] for r in train if r["epoch"] == 6])
+    last = np.mean([r["xent"] for r in train if r["epoch"] == 8])
     assert last < first - 1.0, (first, last)
-    assert summary["val"]["count"] == 120 and len(val) == 6
+    assert summary["val"]["count"] == 120 and len(val) == 8
     assert summary["best_top1"] == max(r["top1"] for r in val)
     assert summary["best_top1"] >= 0.6
 

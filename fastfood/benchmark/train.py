@@ -69,16 +69,18 @@ def _model(setup: TrainSetup) -> Any:
 
 
 def _run_config(setup: TrainSetup, loader: str, total: int) -> Any:
-    """The RunConfig a real run with this setup would have (what `train.setup` builds from)."""
+    """The RunConfig a real run with this setup would have (what `train.setup` builds from),
+    resolved by the recipe as the trainer resolves it."""
     from fastfood.config import LoaderConfig, ModelConfig, RunConfig, TrainConfig
+    from fastfood.train import recipe
 
-    return RunConfig(
+    return recipe.resolve(RunConfig(
         loader=LoaderConfig(kind=loader, batch_size=setup.batch_size),
         model=ModelConfig(num_classes=setup.num_classes, image_size=setup.image_size,
                           width=setup.width, weights="none"),
         train=TrainConfig(lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY,
                           max_steps=total, seed=setup.seed),
-    )
+    ))
 
 
 class EpochFeeder:
@@ -95,7 +97,7 @@ class EpochFeeder:
         from fastfood.train.feeds import TrainFeed
 
         self.layout = distribute.layout(strategy)
-        config = _run_config(setup, kind, total_steps)
+        self.config = config = _run_config(setup, kind, total_steps)
         self.plan = train_setup.plan(len(files), config, self.layout)
         self.steps_per_epoch = self.plan.steps_per_epoch
         request = LoaderRequest(kind=kind, batch_size=setup.batch_size,
@@ -135,10 +137,10 @@ def fastfood_runner(name: str, loader: str, files: Sequence[str], labels: Sequen
 
     strategy = distribute.make_strategy()
     total = setup.warmup + setup.steps * setup.repeats
-    parts = train_setup.build(_run_config(setup, loader, total), strategy, total,
+    feeder = EpochFeeder(loader, files, labels, strategy, setup, total)
+    parts = train_setup.build(feeder.config, strategy, feeder.plan,
                               loss_scale=chosen.loss_scale, jit_compile=jit)
     step = parts.train_step
-    feeder = EpochFeeder(loader, files, labels, strategy, setup, total)
 
     def run(n: int) -> float:
         start = time.perf_counter()

@@ -29,9 +29,14 @@ FIELDS: dict[str, tuple[str, str]] = {
     "epochs": ("train", "epochs"),
     "batch_size": ("loader", "batch_size"),
     "image_size": ("model", "image_size"),
+    "norm": ("model", "norm"),
     "width": ("model", "width"),
     "dropout": ("model", "dropout"),
     "lr": ("train", "lr"),
+    "warmup_epochs": ("train", "warmup_epochs"),
+    "schedule": ("train", "schedule"),
+    "label_smoothing": ("train", "label_smoothing"),
+    "head_lr_mult": ("train", "head_lr_mult"),
     "momentum": ("train", "momentum"),
     "weight_decay": ("train", "weight_decay"),
     "freeze_epochs": ("train", "freeze_epochs"),
@@ -85,6 +90,10 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
               show_default=True, help="Input pipeline.")
 @click.option("--weights", type=str, default=default("weights"), show_default=True,
               help="imagenet, none (random init), or a TF-slim checkpoint prefix / Keras .h5.")
+@click.option("--norm", type=click.Choice(("auto", "batch", "none")), default=default("norm"),
+              show_default=True,
+              help="Batch norm after each convolution (vgg19_bn): auto = batch with --weights "
+                   "none, none with pretrained weights.")
 @click.option("--epochs", type=int, default=default("epochs"), show_default=True)
 @click.option("--batch-size", type=int, default=default("batch_size"), show_default=True,
               help="Global batch, split over the replicas.")
@@ -93,16 +102,29 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
               help="Channel multiplier (random init only; 0.125 for quick runs).")
 @click.option("--dropout", type=float, default=default("dropout"), show_default=True,
               help="Dropout rate before fc7 and fc8.")
-@click.option("--lr", type=float, default=default("lr"), show_default=True,
-              help="Initial learning rate, decayed linearly to "
-                   f"lr*{RunConfig().train.end_lr_factor:g} over the run.")
+@click.option("--lr", type=float, default=default("lr"),
+              help="Peak learning rate, decayed to "
+                   f"lr*{RunConfig().train.end_lr_factor:g} over the run. Default: 1e-3 "
+                   "fine-tuning, 0.02 from scratch (0.006 with --norm none), each at batch 64 "
+                   "and scaled linearly with --batch-size.")
+@click.option("--warmup-epochs", type=float, default=default("warmup_epochs"),
+              help="Linear warm-up to --lr over this many epochs. Default: 0 fine-tuning, "
+                   "2 from scratch.")
+@click.option("--schedule", type=click.Choice(("linear", "cosine")), default=default("schedule"),
+              show_default=True, help="Decay after the warm-up.")
+@click.option("--label-smoothing", type=float, default=default("label_smoothing"),
+              show_default=True, help="Share of the target spread evenly over all classes.")
+@click.option("--head-lr-mult", type=float, default=default("head_lr_mult"),
+              show_default=True,
+              help="fc8 learns at lr times this (e.g. 10 for a fresh head on pretrained weights).")
 @click.option("--momentum", type=float, default=default("momentum"), show_default=True)
 @click.option("--weight-decay", type=float, default=default("weight_decay"), show_default=True)
 @click.option("--freeze-epochs", type=int, default=default("freeze_epochs"), show_default=True,
               help="Train only fc8 for this many epochs, then end to end.")
-@click.option("--crop", type=click.Choice(CROPS), default=default("crop"), show_default=True,
+@click.option("--crop", type=click.Choice(("auto", *CROPS)), default=default("crop"),
+              show_default=True,
               help="Training crop: random-resized (inception), or a random square 10 px in "
-                   "from the shorter side (seed).")
+                   "from the shorter side (seed); auto: inception fine-tuning, seed from scratch.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=default("precision"),
               show_default=True,
               help="auto: fp16 on tensor-core GPUs, bf16 on bf16 CPUs, else fp32.")

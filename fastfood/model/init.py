@@ -1,7 +1,12 @@
 """Random initialisation for VGG19 trained from scratch (weights=None only).
 
-VGG19 has no batch norm, so the initial weights alone decide whether it trains. Two things
-went wrong with plain initialisers (measured on the built-in sample, width 0.125, 64 px):
+With batch norm (`bn_kernel_initializer`, the default for random init) the scale of every
+convolution is reset by the BN after it, so its kernels are plain He-normal (as torchvision's
+vgg19_bn), fc6/fc7 are He-normal too (their input, pool5 of BN+ReLU, is O(1)), and fc8 starts
+tiny as below.
+
+The plain net (`kernel_initializer`, norm='none') has no batch norm, so the initial weights
+alone decide whether it trains. Two things went wrong with plain initialisers (measured on the built-in sample, width 0.125, 64 px):
 
 - Scale. Keras' default (Glorot) halves the signal's second moment at every ReLU layer, so
   it shrank ~1000x by fc8. He-normal keeps it constant, but the model sees RGB minus means
@@ -92,3 +97,12 @@ def kernel_initializer(layer: str) -> Any:
             scale=2.0 * LAYER_GAIN**2, mode="fan_in", distribution="truncated_normal"
         )
     return NearIdentity(gain=LAYER_GAIN)
+
+
+def bn_kernel_initializer(layer: str) -> Any:
+    """The kernel initializer of layer `layer` in the batch-norm variant, for random init."""
+    if layer == HEAD_LAYER:
+        return kernel_initializer(HEAD_LAYER)
+    return keras.initializers.VarianceScaling(
+        scale=2.0, mode="fan_in", distribution="truncated_normal"
+    )

@@ -1,4 +1,4 @@
-"""VGG19 as TF-slim defines it, for fine-tuning from ImageNet weights.
+"""VGG19 as TF-slim defines it, for fine-tuning from ImageNet weights, and with batch norm.
 
 The network is slim's `vgg_19`: sixteen 3x3 SAME convolutions with ReLU, five 2x2/2 max
 pools, then fc6 as a k x k VALID convolution (k = 7 for the pretrained weights), fc7 and
@@ -10,6 +10,13 @@ At 224 px there is one position and the average disappears.
 
 Preprocessing (channel order and means) is the model's first layer and follows the
 weights, so every consumer of the model feeds it plain RGB 0-255.
+
+norm='batch' is torchvision's `vgg19_bn` layout: every convolution (without bias) is
+followed by batch norm, then the ReLU; the fully connected layers stay as they are. It is
+the standard way to train this depth from scratch, and the default for random init
+(norm='auto'). The BN is synchronised: under MirroredStrategy or multi-worker training the
+batch statistics are the global batch's, so N replicas train as one device would. There are
+no pretrained weights for it here (slim's and Keras' VGG19 have no BN).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import keras
 
 from fastfood.errors import FastfoodError
 from fastfood.model.fc6 import FC6
-from fastfood.model.init import kernel_initializer
+from fastfood.model.init import bn_kernel_initializer, kernel_initializer
 from fastfood.model.layout import (
     BLOCKS,
     FC6_KERNEL,
@@ -35,6 +42,22 @@ log = logging.getLogger("fastfood")
 
 #: The smallest input that still leaves pool5 with one pixel.
 MIN_IMAGE_SIZE = 2 ** len(BLOCKS)
+#: --norm: auto (batch for random init, none for pretrained weights), batch, none.
+NORMS = ("auto", "batch", "none")
+#: Batch norm as torchvision's: running averages over ~10 steps (not Keras' ~100, which
+#: lags the fast-moving weights of a short run from scratch), epsilon 1e-5.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def resolve_norm(norm: str, weights: str | None) -> str:
+    """'batch' or 'none': what norm='auto' means for these weights (None/'none': random)."""
+    if norm not in NORMS:
+        raise FastfoodError(f"--norm {norm!r}: must be one of {', '.join(NORMS)}")
+    if norm != "auto":
+        return norm
+    random_init = weights is None or str(weights).lower() in ("", "none")
+    return "batch" if random_init else "none"
 
 
 def vgg19(
@@ -45,6 +68,7 @@ def vgg19(
     dropout: float = 0.5,
     weights: str | None = None,
     convention: str | None = None,
+    norm: str = "auto",
 ) -> keras.Model:
     """Build VGG19 for `num_classes`, random or from pretrained weights.
 
@@ -54,17 +78,26 @@ def vgg19(
     a Keras .h5 file; with weights, fc8 is loaded too when the file has `num_classes`
     classes, else initialised afresh. `width` scales every channel count (random init only,
     for fast tests and demos). `convention` ('slim' | 'keras') overrides the preprocessing
-    the weights imply, for rebuilding a trained run. The load summary is in
+    the weights imply, for rebuilding a trained run. `norm`: 'batch' (BN after every
+    convolution), 'none' (the plain net the pretrained weights fit) or 'auto' (batch for
+    random init, none with weights); a run is rebuilt with `resolve_norm` of its own config,
+    since it is rebuilt with weights=None. The load summary is in
     `model.fastfood_load_summary` (None for random init).
     """
     _check_args(num_classes, image_size, width, dropout)
     if weights is not None and str(weights).lower() == "none":
         weights = None
+    batch_norm = resolve_norm(norm, weights) == "batch"
     if convention is not None:
         check_convention(convention)
     if weights is None:
-        return _build(
-            num_classes, image_size, width, dropout, convention or "slim", None, random_init=True
+        return _build(num_classes, image_size, width, dropout, convention or "slim", None,
+                      random_init=True, batch_norm=batch_norm)
+    if batch_norm:
+        raise FastfoodError(
+            f"--weights {weights} with --norm batch: the pretrained VGG19 weights (TF-slim, "
+            "Keras) have no batch norm, so they cannot be loaded into the batch-norm "
+            "variant; use --norm auto (or none) with pretrained weights"
         )
 
     if width != 1.0:
@@ -95,6 +128,12 @@ def convention_of(model: keras.Model) -> str:
     return model.get_layer("preprocess").convention
 
 
+def norm_of(model: keras.Model) -> str:
+    """'batch' when the model has batch norm after its convolutions, else 'none'."""
+    names = {layer.name for layer in model.layers}
+    return "batch" if "conv1_1_bn" in names else "none"
+
+
 def _check_args(num_classes: int, image_size: int, width: float, dropout: float) -> None:
     if not isinstance(num_classes, int) or num_classes < 1:
         raise FastfoodError(f"num_classes {num_classes!r}: must be a positive integer")
@@ -117,6 +156,7 @@ def _build(
     convention: str,
     fc6_matmul: bool | None,
     random_init: bool = False,
+    batch_norm: bool = False,
 ) -> keras.Model:
     """The Keras graph; fc6_matmul=False forces fc6's convolution (benchmarks only).
 
@@ -125,20 +165,30 @@ def _build(
     """
 
     def init(layer: str) -> Any:
-        return kernel_initializer(layer) if random_init else "glorot_uniform"
+        if not random_init:
+            return "glorot_uniform"
+        return (bn_kernel_initializer if batch_norm else kernel_initializer)(layer)
 
     inputs = keras.Input(shape=(image_size, image_size, 3), dtype="float32", name="images")
     x = Preprocess(convention, name="preprocess")(inputs)
     for block, (channels, convs) in enumerate(BLOCKS, start=1):
         for i in range(1, convs + 1):
+            name = f"conv{block}_{i}"
             x = keras.layers.Conv2D(
                 scaled(channels, width),
                 3,
                 padding="same",
-                activation="relu",
-                kernel_initializer=init(f"conv{block}_{i}"),
-                name=f"conv{block}_{i}",
+                activation=None if batch_norm else "relu",
+                use_bias=not batch_norm,  # BN's beta is the bias
+                kernel_initializer=init(name),
+                name=name,
             )(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(
+                    momentum=BN_MOMENTUM, epsilon=BN_EPSILON, synchronized=True,
+                    name=f"{name}_bn",
+                )(x)
+                x = keras.layers.ReLU(name=f"{name}_relu")(x)
         x = keras.layers.MaxPooling2D(2, 2, name=f"pool{block}")(x)
 
     pool5 = image_size // 2 ** len(BLOCKS)
@@ -159,6 +209,6 @@ def _build(
     x = keras.layers.Dropout(dropout, name="dropout7")(x)
     x = keras.layers.Dense(num_classes, kernel_initializer=init("fc8"), name="fc8")(x)
     logits = keras.layers.Activation("linear", dtype="float32", name="logits")(x)
-    model = keras.Model(inputs, logits, name="vgg19")
+    model = keras.Model(inputs, logits, name="vgg19_bn" if batch_norm else "vgg19")
     model.fastfood_load_summary = None
     return model

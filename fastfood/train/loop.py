@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError
-from fastfood.train import distribute, precision, rundir, setup
+from fastfood.train import distribute, precision, recipe, rundir, setup
 from fastfood.train.checkpoints import Checkpoints, Position
 from fastfood.train.lockstep import Lockstep, StopFlag
 from fastfood.train.metrics import MetricsLog
@@ -73,7 +73,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     precision.apply(prec)
     keras.utils.set_random_seed(config.train.seed)
     try:
-        parts = setup.build(config, strategy, plan.total_steps, loss_scale=prec.loss_scale,
+        parts = setup.build(config, strategy, plan, loss_scale=prec.loss_scale,
                             jit_compile=xla, load_weights=not continuing)
         with strategy.scope():
             ckpts = Checkpoints(run_dir if chief else run_dir / f".worker{task}", parts.model,
@@ -88,6 +88,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         say(f"data {spec.root}: {len(spec.classes)} classes, {len(good)} train / "
             f"{len(spec.val)} val images" + (f" ({len(bad)} unreadable train files skipped)"
                                             if bad else ""))
+        say(recipe.describe(config))
         say(f"precision {prec.short} ({prec.policy}): {prec.reason}; "
             f"XLA {'on' if xla else 'off'}: {xla_reason}")
         say(f"{distribute.describe(strategy)}; loader {kind}"

@@ -212,8 +212,10 @@ def resolve(config: RunConfig, resume: bool, spec: Any) -> tuple[RunConfig, Any,
     folder, which a timestamped default cannot guarantee.
     """
     from fastfood import data
+    from fastfood.train import recipe
     from fastfood.train.checkpoints import has_checkpoint
 
+    config = recipe.resolve(config)  # no 'auto' or None left: what config.json keeps
     root = config.data.root
     if not root:
         from fastfood.data.sample import default_sample

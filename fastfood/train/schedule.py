@@ -1,18 +1,67 @@
-"""The learning-rate schedule: linear (polynomial, power 1) decay to lr * end_factor.
+"""The learning-rate schedule: linear warm-up, then linear or cosine decay to lr * end_factor.
 
-A Keras LearningRateSchedule evaluated on the optimizer's own step counter, so it lives in
-the checkpoint with the optimizer and a resumed run continues on exactly the same curve.
+Without warm-up and with linear decay it is the seed's schedule. It is a Keras
+LearningRateSchedule evaluated on the optimizer's own step counter, so it lives in the
+checkpoint with the optimizer and a resumed run continues on exactly the same curve. The
+rates themselves (and the warm-up a run gets by default) are `fastfood.train.recipe`'s.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import keras
+
+SCHEDULES = ("linear", "cosine")
+
+
+@keras.saving.register_keras_serializable(package="fastfood")
+class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr rising linearly over `warmup_steps`, then falling to lr * end_factor at total_steps.
+
+    Warm-up steps s < warmup_steps get lr * (s + 1) / warmup_steps (step 0 already learns,
+    the last one is at lr); `shape` is the fall after them: 'linear' (polynomial, power 1,
+    the seed's) or 'cosine'. Flat at lr * end_factor after total_steps.
+    """
+
+    def __init__(self, lr: float, total_steps: int, warmup_steps: int = 0,
+                 end_factor: float = 1e-4, shape: str = "linear"):
+        if shape not in SCHEDULES:
+            raise ValueError(f"schedule {shape!r}: must be one of {', '.join(SCHEDULES)}")
+        self.lr = float(lr)
+        self.total_steps = max(1, int(total_steps))
+        self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps - 1))
+        self.end_factor = float(end_factor)
+        self.shape = shape
+
+    def __call__(self, step: Any) -> Any:
+        import tensorflow as tf
+
+        step = tf.cast(step, tf.float32)
+        warm = float(max(1, self.warmup_steps))
+        rising = self.lr * tf.minimum(step + 1.0, warm) / warm
+        span = float(max(1, self.total_steps - self.warmup_steps))
+        t = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
+        fall = 1.0 - t if self.shape == "linear" else 0.5 * (1.0 + tf.cos(math.pi * t))
+        end = self.lr * self.end_factor
+        decayed = end + (self.lr - end) * fall
+        return tf.where(step < self.warmup_steps, rising, decayed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lr": self.lr, "total_steps": self.total_steps,
+                "warmup_steps": self.warmup_steps, "end_factor": self.end_factor,
+                "shape": self.shape}
+
+
+def lr_schedule(lr: float, total_steps: int, *, warmup_steps: int = 0,
+                end_factor: float = 1e-4, shape: str = "linear") -> WarmupDecay:
+    """The run's schedule (see WarmupDecay); warmup_steps=0, 'linear' is the seed's curve."""
+    return WarmupDecay(lr, total_steps, warmup_steps, end_factor, shape)
 
 
 def polynomial_decay(lr: float, total_steps: int, end_factor: float) -> Any:
     """lr at step 0, falling linearly to lr * end_factor at total_steps, then flat."""
-    import keras
-
     return keras.optimizers.schedules.PolynomialDecay(
         initial_learning_rate=lr,
         decay_steps=max(1, int(total_steps)),
@@ -21,8 +70,14 @@ def polynomial_decay(lr: float, total_steps: int, end_factor: float) -> Any:
     )
 
 
-def lr_at(step: int, lr: float, total_steps: int, end_factor: float) -> float:
+def lr_at(step: int, lr: float, total_steps: int, end_factor: float,
+          warmup_steps: int = 0, shape: str = "linear") -> float:
     """The same curve in plain Python, for logs and tests."""
-    frac = min(step, max(1, total_steps)) / max(1, total_steps)
+    total_steps = max(1, total_steps)
+    warmup_steps = max(0, min(warmup_steps, total_steps - 1))
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    t = min(max(step - warmup_steps, 0) / max(1, total_steps - warmup_steps), 1.0)
+    fall = 1.0 - t if shape == "linear" else 0.5 * (1.0 + math.cos(math.pi * t))
     end = lr * end_factor
-    return (lr - end) * (1.0 - frac) + end
+    return end + (lr - end) * fall

@@ -62,29 +62,35 @@ class Parts:
     eval_step: Any
 
 
-def build(config: RunConfig, strategy: Any, total_steps: int, *, loss_scale: bool,
+def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
           jit_compile: bool, load_weights: bool = True) -> Parts:
-    """Model, optimizer and steps under the strategy's scope.
+    """Model, optimizer (on the recipe's schedule) and steps under the strategy's scope.
 
+    `config` is resolved (`fastfood.train.recipe.resolve`: no 'auto' or None left).
     `load_weights=False` for a run about to be restored from its checkpoint (no need to
     read the pretrained file). Set the precision policy before calling.
     """
     from fastfood import model as models
-    from fastfood.train.schedule import polynomial_decay
+    from fastfood.train.schedule import lr_schedule
     from fastfood.train.step import make_eval_step, make_optimizer, make_train_step
 
     tcfg = config.train
     with strategy.scope():
         model = models.build(config.model, load_weights=load_weights)
-        optimizer = make_optimizer(polynomial_decay(tcfg.lr, total_steps, tcfg.end_lr_factor),
-                                   tcfg.momentum, loss_scale=loss_scale)
+        schedule = lr_schedule(
+            tcfg.lr, plan.total_steps,
+            warmup_steps=round(tcfg.warmup_epochs * plan.steps_per_epoch),
+            end_factor=tcfg.end_lr_factor, shape=tcfg.schedule)
+        optimizer = make_optimizer(schedule, tcfg.momentum, loss_scale=loss_scale,
+                                   head_variables=models.head_variables(model),
+                                   head_lr_mult=tcfg.head_lr_mult)
         optimizer.build(model.trainable_variables)
 
     def train_step(variables: Any = None) -> Any:
         return make_train_step(model, optimizer, strategy,
                                global_batch=config.loader.batch_size,
                                weight_decay=tcfg.weight_decay, jit_compile=jit_compile,
-                               variables=variables)
+                               variables=variables, label_smoothing=tcfg.label_smoothing)
 
     return Parts(
         model, optimizer, train_step(),

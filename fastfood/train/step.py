@@ -27,21 +27,46 @@ def _default_l2(weight_decay: float) -> LossFn:
     return lambda model: l2_loss(model, weight_decay)
 
 
-def make_optimizer(learning_rate: Any, momentum: float, *, loss_scale: bool) -> Any:
+def make_optimizer(learning_rate: Any, momentum: float, *, loss_scale: bool,
+                   head_variables: Any = (), head_lr_mult: float = 1.0) -> Any:
     """SGD with momentum (the seed's optimizer), wrapped for dynamic loss scaling under fp16.
 
-    Create it inside the strategy's scope and build it on all trainable variables.
+    `head_variables` (fc8's, from `fastfood.model.head_variables`) learn at
+    `head_lr_mult` times the rate: a fresh head on a pretrained body can move faster than
+    the body. Create it inside the strategy's scope and build it on all trainable variables.
     """
     import keras
 
-    opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    from fastfood.train.optimizer import ScaledSGD
+
+    if head_lr_mult != 1.0 and head_variables:
+        opt = ScaledSGD(learning_rate=learning_rate, momentum=momentum,
+                        scaled_variables=head_variables, lr_mult=head_lr_mult)
+    else:
+        opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
     return keras.optimizers.LossScaleOptimizer(opt) if loss_scale else opt
+
+
+def cross_entropy(labels: Any, logits: Any, label_smoothing: float = 0.0) -> Any:
+    """Per-example softmax cross-entropy in float32, against labels smoothed by
+    `label_smoothing` (1 - s on the true class, s spread evenly over all classes)."""
+    import tensorflow as tf
+
+    logits = tf.cast(logits, tf.float32)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+    if not label_smoothing:
+        return nll
+    uniform = -tf.reduce_mean(tf.nn.log_softmax(logits), axis=-1)
+    return (1.0 - label_smoothing) * nll + label_smoothing * uniform
 
 
 def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: int,
                     weight_decay: float, variables: list | None = None,
-                    jit_compile: bool = False, l2_fn: LossFn | None = None) -> Callable:
+                    jit_compile: bool = False, l2_fn: LossFn | None = None,
+                    label_smoothing: float = 0.0) -> Callable:
     """A tf.function `train_step(iterator) -> dict of scalar tensors` (one global batch).
+
+    'xent' is the cross-entropy against labels smoothed by `label_smoothing`.
 
     `variables` are the ones trained (fc8 only while the backbone is frozen; all of the
     model's trainable variables by default). The optimizer must already be built on all
@@ -61,7 +86,7 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
         labels = tf.cast(labels, tf.int32)
         with tf.GradientTape() as tape:
             logits = tf.cast(model(images, training=True), tf.float32)
-            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            per_example = cross_entropy(labels, logits, label_smoothing)
             xent = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             l2 = tf.cast(l2_fn(model), tf.float32) / replicas
             loss = xent + l2
@@ -87,7 +112,11 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
 
         replica_step = tf.function(replica_step, jit_compile=jit_compile)
     else:
-        compiled = tf.function(forward_backward, jit_compile=jit_compile)
+        # Synchronised batch norm all-reduces its statistics inside the forward pass; a
+        # nested tf.function (XLA or not) may hold no such synchronisation point, so a model
+        # with it runs forward and backward uncompiled, inside the outer tf.function.
+        compiled = tf.function(forward_backward, jit_compile=True) \
+            if jit_compile and not has_sync_batch_norm(model) else forward_backward
 
         def replica_step(images: Any, labels: Any) -> dict:
             grads, logs = compiled(images, labels)
@@ -102,6 +131,11 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
         return reduce_logs(strategy, logs)
 
     return train_step
+
+
+def has_sync_batch_norm(model: Any) -> bool:
+    """Whether any layer of `model` all-reduces across replicas in its forward pass."""
+    return any(getattr(layer, "synchronized", False) for layer in model.layers)
 
 
 def agree_on_overflow(grads: list) -> list:

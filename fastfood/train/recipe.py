@@ -1,0 +1,78 @@
+"""The training recipe a run gets: the defaults that depend on the weights and the batch.
+
+Two recipes, chosen by `--weights` (BENCHMARKS.md, "Learning", has the side-by-side runs):
+
+- Fine-tuning pretrained weights keeps the seed's: the plain VGG19, SGD lr 1e-3 at batch 64
+  with momentum 0.9, no warm-up, linear decay to lr * 1e-4, Inception-style random-resized
+  crops.
+- From scratch (`--weights none`): VGG19 with batch norm, lr 0.02 at batch 64 after a
+  2-epoch linear warm-up, and a mild crop (the seed's: a random square, almost the whole
+  image) since random-resized crops down to 8 % of the image hide most of what a small
+  random network has to learn from in a short run.
+
+Any setting given explicitly (not None / 'auto') wins. The learning rates scale linearly
+with the global batch (Goyal et al., 2017). A run's config is resolved once, before anything
+else reads it, and config.json keeps the resolved values: the run dir tells what was used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastfood.config import RunConfig
+
+#: The batch the default rates are given for; other batches scale them linearly.
+REFERENCE_BATCH = 64
+#: lr at REFERENCE_BATCH: fine-tuning (the seed's), from scratch with BN, plain from scratch.
+FINETUNE_LR = 1e-3
+SCRATCH_LR = 0.02
+SCRATCH_PLAIN_LR = 0.006
+SCRATCH_WARMUP_EPOCHS = 2.0
+FINETUNE_CROP = "inception"
+SCRATCH_CROP = "seed"
+
+
+def is_random_init(weights: str | None) -> bool:
+    return weights is None or str(weights).lower() in ("", "none")
+
+
+def default_lr(weights: str | None, norm: str, batch_size: int) -> float:
+    """The learning rate without --lr, for the resolved `norm`, scaled by batch / 64."""
+    if not is_random_init(weights):
+        base = FINETUNE_LR
+    else:
+        base = SCRATCH_LR if norm == "batch" else SCRATCH_PLAIN_LR
+    return base * batch_size / REFERENCE_BATCH
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """`config` with every 'auto' and None of the recipe replaced by its value.
+
+    Idempotent. The resolved config is what the run trains with and what config.json keeps.
+    """
+    from fastfood.model import resolve_norm
+
+    m, t, lo = config.model, config.train, config.loader
+    random_init = is_random_init(m.weights)
+    norm = resolve_norm(m.norm, m.weights)
+    lr = t.lr if t.lr is not None else default_lr(m.weights, norm, lo.batch_size)
+    warmup = t.warmup_epochs if t.warmup_epochs is not None \
+        else (SCRATCH_WARMUP_EPOCHS if random_init else 0.0)
+    crop = lo.train_crop
+    if crop == "auto":
+        crop = SCRATCH_CROP if random_init else FINETUNE_CROP
+    return dataclasses.replace(
+        config,
+        model=dataclasses.replace(m, norm=norm),
+        train=dataclasses.replace(t, lr=lr, warmup_epochs=warmup),
+        loader=dataclasses.replace(lo, train_crop=crop),
+    )
+
+
+def describe(config: RunConfig) -> str:
+    """One line for the run's log: the recipe a resolved config trains with."""
+    t = config.train
+    return (f"recipe: norm {config.model.norm}, lr {t.lr:g} ({t.schedule} decay), warm-up "
+            f"{t.warmup_epochs:g} epochs, crop {config.loader.train_crop}"
+            + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")
+            + (f", fc8 lr x{t.head_lr_mult:g}" if t.head_lr_mult != 1 else ""))
