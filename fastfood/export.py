@@ -51,16 +51,25 @@ def serving_module(model: Any, display_names: Sequence[str], image_size: int, k:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
         def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-            pixels = tf.map_fn(
-                lambda contents: eval_image(contents, size), images,
-                fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
-            )
-            probs = tf.nn.softmax(tf.cast(self.model(pixels, training=False), tf.float32))
-            top = tf.math.top_k(probs, k=k)
+            def classify() -> tuple[tf.Tensor, tf.Tensor]:
+                pixels = tf.map_fn(
+                    lambda contents: eval_image(contents, size), images,
+                    fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
+                )
+                probs = tf.nn.softmax(tf.cast(self.model(pixels, training=False), tf.float32))
+                top = tf.math.top_k(probs, k=k)
+                return top.indices, top.values
+
+            def nothing() -> tuple[tf.Tensor, tf.Tensor]:
+                return tf.zeros([0, k], tf.int32), tf.zeros([0, k], tf.float32)
+
+            # An empty request never reaches the model: TensorFlow's CPU convolution gives an
+            # empty batch the input's channel count, which the next layer then refuses.
+            classes, probs = tf.cond(tf.size(images) > 0, classify, nothing)
             return {
-                "classes": top.indices,
-                "names": tf.gather(self.names, top.indices),
-                "probs": top.values,
+                "classes": classes,
+                "names": tf.gather(self.names, classes),
+                "probs": probs,
             }
 
     return Serving()

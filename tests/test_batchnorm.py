@@ -173,7 +173,7 @@ SYNC_SCRIPT = textwrap.dedent(
     images[GLOBAL // 2:] += 100
     labels = rng.integers(0, 4, GLOBAL).astype(np.int32)
 
-    def dataset_fn(shard, batch):
+    def dataset_fn(shard, batch, device):
         i, n = shard
         rows = slice(i * batch, (i + 1) * batch)
         return tf.data.Dataset.from_tensors((images[rows], labels[rows])).repeat(2)
@@ -221,17 +221,15 @@ def test_bn_is_synchronised_two_replicas_train_as_one_device(jit):
 # ---- a trained BN run: predict and export in inference mode -----------------------------
 
 @pytest.mark.slow
-def test_trained_bn_run_predicts_in_inference_mode(tmp_path_factory, sample_dir):
+def test_trained_bn_run_predicts_in_inference_mode(trained_run, sample_dir):
     """The trained run is the BN net, and what predict answers for an image does not depend
     on the other images in its batch (BN uses its moving averages, not batch statistics)."""
-    from test_predict_support import trained_run
-
     import fastfood.data
     from fastfood.predict import Predictor
-    from fastfood.train.rundir import load_model
+    from fastfood.serve.runs import load_run
 
-    run = trained_run(tmp_path_factory, sample_dir)
-    model, info = load_model(run)
+    run = trained_run
+    model, info = load_run(run)
     assert norm_of(model) == "batch" and info.config.model.norm in ("auto", "batch")
     files = list(fastfood.data.load(sample_dir).val.files[:5])
     predictor = Predictor.load(run)

@@ -22,7 +22,7 @@ from fastfood.train.precision import PRECISIONS
     (lambda: LoaderConfig(batch_size=0), "--batch-size must be >= 1, got 0"),
     (lambda: LoaderConfig(batch_size=8.0), "--batch-size must be a whole number"),
     (lambda: LoaderConfig(kind="gpu"), "--loader must be one of auto, dali, tfdata, synthetic"),
-    (lambda: LoaderConfig(train_crop="centre"), "--crop must be one of inception, seed"),
+    (lambda: LoaderConfig(train_crop="centre"), "--crop must be one of auto, inception, seed"),
     (lambda: ModelConfig(image_size=16), "--image-size must be >= 32, got 16"),
     (lambda: ModelConfig(width=0), "--width must be in (0, 4]"),
     (lambda: ModelConfig(weights=""), "--weights"),
@@ -84,7 +84,7 @@ def test_train_flags_take_defaults_and_choices_from_the_config() -> None:
         if options[name].default is not None:  # --data, --run-dir, --xla: None means unset
             assert options[name].default == getattr(getattr(defaults, section), field), name
     assert tuple(options["loader"].type.choices) == KINDS
-    assert tuple(options["crop"].type.choices) == CROPS
+    assert tuple(options["crop"].type.choices) == ("auto", *CROPS)  # auto: by the recipe
     assert tuple(options["precision"].type.choices) == PRECISIONS
 
 

