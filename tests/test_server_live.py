@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import jpeg_bytes
 from support.server import MARKER, LiveServer, png_named_jpg, sample_files, unique_copies
 
 pytestmark = pytest.mark.slow
