@@ -53,41 +53,6 @@ def parse_recipe(text: str) -> tuple[str, dict[str, dict]]:
     return name, sections
 
 
-def wire(config: Any) -> contextlib.AbstractContextManager:
-    """Route the recipe's settings into a loop that does not read them yet: patch the
-    builders the loop imports. `config` must be resolved (`fastfood.train.recipe.resolve`)."""
-    import fastfood.model
-    import fastfood.train.schedule as schedule
-    import fastfood.train.step as step
-
-    m, t = config.model, config.train
-    originals = (fastfood.model.vgg19, schedule.polynomial_decay, step.make_train_step)
-    vgg19, _, make_train_step = originals
-
-    def patched_schedule(lr: float, total: int, end_factor: float) -> Any:
-        warmup_steps = round(t.warmup_epochs * total / max(1, t.epochs))
-        return schedule.lr_schedule(lr, total, warmup_steps=warmup_steps,
-                                    end_factor=end_factor, shape=t.schedule)
-
-    def patched_vgg19(*args: Any, **kw: Any) -> Any:
-        return vgg19(*args, norm=m.norm, **kw)
-
-    def patched_step(*args: Any, **kw: Any) -> Any:
-        return make_train_step(*args, label_smoothing=t.label_smoothing, **kw)
-
-    @contextlib.contextmanager
-    def patched():
-        fastfood.model.vgg19 = patched_vgg19
-        schedule.polynomial_decay = patched_schedule
-        step.make_train_step = patched_step
-        try:
-            yield
-        finally:
-            fastfood.model.vgg19, schedule.polynomial_decay, step.make_train_step = originals
-
-    return patched()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
@@ -115,7 +80,7 @@ def main() -> None:
                 config = RunConfig(
                     data=DataConfig(root=args.data),
                     loader=LoaderConfig(kind="tfdata", batch_size=args.batch_size,
-                                        image_size=args.image_size, **over.get("loader", {})),
+                                        **over.get("loader", {})),
                     model=ModelConfig(image_size=args.image_size, width=args.width,
                                       weights="none", **model_over),
                     train=TrainConfig(epochs=args.epochs, precision=args.precision, seed=seed,
@@ -126,7 +91,7 @@ def main() -> None:
                             "warmup_epochs": config.train.warmup_epochs,
                             "crop": config.loader.train_crop}
                 started = time.perf_counter()
-                with wire(config), contextlib.redirect_stderr(io.StringIO()):
+                with contextlib.redirect_stderr(io.StringIO()):
                     summary = train_and_evaluate(config, fancy=False, log_every=1)
                 wall = time.perf_counter() - started
                 records = metrics.read(Path(tmp) / "run")

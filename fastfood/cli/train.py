@@ -111,7 +111,7 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
 @click.option("--lr", type=float, default=default("lr"),
               help="Peak learning rate, decayed to "
                    f"lr*{RunConfig().train.end_lr_factor:g} over the run. Default: 1e-3 "
-                   "fine-tuning, 0.02 from scratch (0.006 with --norm none), each at batch 64 "
+                   "fine-tuning, 0.01 from scratch (0.006 with --norm none), each at batch 64 "
                    "and scaled linearly with --batch-size.")
 @click.option("--warmup-epochs", type=float, default=default("warmup_epochs"),
               help="Linear warm-up to --lr over this many epochs. Default: 0 fine-tuning, "
