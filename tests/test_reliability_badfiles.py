@@ -44,6 +44,31 @@ def _train(data: Path, run: Path, loader: str, steps: int, capsys,
     return code, err, summary
 
 
+def _tree_with_a_corrupt_train_file(data: Path) -> Path:
+    """train/{a,b}: 19 good + 1 corrupt = 20 files (batch 4: every file is in the epoch,
+    the corrupt one too); val/{a,b}: 2 each."""
+    write_images(data / "train" / "a", 10, seed=1)
+    write_images(data / "train" / "b", 9, seed=2)
+    (data / "train" / "b" / "zz_corrupt.jpg").write_bytes(body_corrupt_jpeg())
+    write_images(data / "val" / "a", 2, seed=3)
+    write_images(data / "val" / "b", 2, seed=4)
+    return data
+
+
+def _assert_stopped_naming_the_file_with_a_checkpoint(code: int, err: str, run: Path) -> None:
+    """Exit 65 (a data file is bad), one error line naming the file and how to resume, and
+    the checkpoint it names is listed and reads back whole."""
+    from support.runs import listed_checkpoints, read_every_tensor
+
+    assert code == 65, err  # EX_DATAERR (fastfood.train.failures)
+    errors = [line for line in err.splitlines() if line.startswith("fastfood: error:")]
+    assert len(errors) == 1 and "cannot decode" in errors[0], err
+    assert "zz_corrupt.jpg" in errors[0] and "--resume" in errors[0], errors[0]
+    listed = listed_checkpoints(run)
+    assert listed and listed[-1] in errors[0], (listed, errors[0])
+    read_every_tensor(listed[-1])
+
+
 def test_body_corrupt_jpeg_passes_the_preflight_but_not_the_decoder(tmp_path: Path) -> None:
     """The premise of the backstop tests below (if it stops holding, they test nothing)."""
     import tensorflow as tf
@@ -86,13 +111,7 @@ def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Pa
     """tf.data skips the file (the epoch comes up short) and the run goes on to its planned
     step; DALI cannot skip inside its pipeline, so the run may instead stop with a saved
     checkpoint and one line naming the file and how to resume."""
-    data = tmp_path / "data"
-    # 19 good + 1 corrupt = 20 files, batch 4: the epoch uses every file, the corrupt one too.
-    write_images(data / "train" / "a", 10, seed=1)
-    write_images(data / "train" / "b", 9, seed=2)
-    (data / "train" / "b" / "zz_corrupt.jpg").write_bytes(body_corrupt_jpeg())
-    write_images(data / "val" / "a", 2, seed=3)
-    write_images(data / "val" / "b", 2, seed=4)
+    data = _tree_with_a_corrupt_train_file(tmp_path / "data")
     run = tmp_path / "run"
     code, err, summary = _train(data, run, loader, steps=10, capsys=capsys)
     assert "Traceback" not in err
@@ -106,37 +125,16 @@ def test_training_survives_a_file_that_fails_to_decode(loader: str, tmp_path: Pa
             assert [d["file"].rsplit("/", 1)[-1] for d in summary["decode_skipped"]] == \
                 ["zz_corrupt.jpg"]
         return
-    assert code == 65, err  # EX_DATAERR: a data file is bad (fastfood.train.failures)
-    errors = [line for line in err.splitlines() if line.startswith("fastfood: error:")]
-    assert len(errors) == 1 and "zz_corrupt.jpg" in errors[0], err
-    assert "--resume" in errors[0]
-    from support.runs import listed_checkpoints, read_every_tensor
-
-    listed = listed_checkpoints(run)
-    assert listed and listed[-1] in errors[0], (listed, errors[0])
-    read_every_tensor(listed[-1])
+    _assert_stopped_naming_the_file_with_a_checkpoint(code, err, run)
 
 
 def test_strict_stops_on_the_first_file_that_fails_to_decode(tmp_path: Path, capsys) -> None:
     """--strict: the tf.data run that would name the file and go on stops instead, with a
     checkpoint, exit code 65 and the file named, as DALI's stop does."""
-    data = tmp_path / "data"
-    write_images(data / "train" / "a", 10, seed=1)
-    write_images(data / "train" / "b", 9, seed=2)
-    (data / "train" / "b" / "zz_corrupt.jpg").write_bytes(body_corrupt_jpeg())
-    write_images(data / "val" / "a", 2, seed=3)
-    write_images(data / "val" / "b", 2, seed=4)
+    data = _tree_with_a_corrupt_train_file(tmp_path / "data")
     run = tmp_path / "run"
     code, err, _ = _train(data, run, "tfdata", 10, capsys, "--strict")
-    assert code == 65, err
-    errors = [line for line in err.splitlines() if line.startswith("fastfood: error:")]
-    assert len(errors) == 1 and "cannot decode" in errors[0] and "zz_corrupt.jpg" in errors[0]
-    assert "--resume" in errors[0]
-    from support.runs import listed_checkpoints, read_every_tensor
-
-    listed = listed_checkpoints(run)
-    assert listed and listed[-1] in errors[0], (listed, errors[0])
-    read_every_tensor(listed[-1])
+    _assert_stopped_naming_the_file_with_a_checkpoint(code, err, run)
 
 
 @pytest.mark.parametrize("loader", LOADERS)

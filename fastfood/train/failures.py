@@ -84,6 +84,22 @@ def classify(err: BaseException, *, files: tuple[str, ...] = (), multi_worker: b
     return Failure("other", first_line(err), EXIT_SOFTWARE, can_save=True)
 
 
+# kind -> (what happened, what to do); {where}, {detail} and {resume} are filled in.
+_ADVICE = {
+    "input": ("the input pipeline failed {where}: cannot decode {detail}",
+              "Fix or remove the file, then: {resume}"),
+    "peer": ("lost {detail} of the cluster {where}",
+             "Restart every worker with the same TF_CONFIG and: {resume}"),
+    "oom": ("out of memory {where} ({detail})",
+            "Lower --batch-size or --image-size, then: {resume}"),
+    "xla": ("XLA compilation failed {where} ({detail})",
+            "Retry with --no-xla, or run `fastfood doctor` to check ptxas/libdevice: {resume}"),
+    "nccl": ("NCCL (GPU collectives) failed {where} ({detail})",
+             "Check the GPUs and interconnect (`fastfood doctor`), then: {resume}"),
+    "other": ("training failed {where}: {detail}", "After fixing it: {resume}"),
+}
+
+
 def explain(failure: Failure, *, step: int, epoch: int, checkpoint: str, run_dir: str,
             previous: str = "") -> str:
     """The one line for the user: what failed, what was saved, what to do next."""
@@ -95,19 +111,6 @@ def explain(failure: Failure, *, step: int, epoch: int, checkpoint: str, run_dir
         saved = f"no checkpoint written now; the last one, {previous}, is intact"
     else:
         saved = "no checkpoint was written yet (the run starts from scratch)"
-    if failure.kind == "input":
-        return (f"the input pipeline failed {where}: cannot decode {failure.detail}; {saved}. "
-                f"Fix or remove the file, then: {resume}")
-    if failure.kind == "peer":
-        return (f"lost {failure.detail} of the cluster {where}; {saved}. Restart every "
-                f"worker with the same TF_CONFIG and: {resume}")
-    if failure.kind == "oom":
-        return (f"out of memory {where} ({failure.detail}); {saved}. Lower --batch-size or "
-                f"--image-size, then: {resume}")
-    if failure.kind == "xla":
-        return (f"XLA compilation failed {where} ({failure.detail}); {saved}. Retry with "
-                f"--xla off, or run `fastfood doctor` to check ptxas/libdevice: {resume}")
-    if failure.kind == "nccl":
-        return (f"NCCL (GPU collectives) failed {where} ({failure.detail}); {saved}. "
-                f"Check the GPUs and interconnect (`fastfood doctor`), then: {resume}")
-    return f"training failed {where}: {failure.detail}; {saved}. After fixing it: {resume}"
+    what, todo = _ADVICE[failure.kind]
+    return (f"{what.format(where=where, detail=failure.detail)}; {saved}. "
+            f"{todo.format(resume=resume)}")
