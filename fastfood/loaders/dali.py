@@ -11,7 +11,7 @@ A GPU-placed dataset is returned bare: TensorFlow registers ``take``, ``concaten
 the other dataset ops for the host only, so any of them on top would copy every batch
 GPU -> host -> GPU, or fail on the device mismatch. It never ends (the reader wraps
 around); the consumer counts its steps, and must make its iterator under the same
-``tf.device`` (``placement``). On the host the dataset ends after the request's batches,
+``tf.device`` (``gpu_of`` names the GPU). On the host the dataset ends after the request's batches,
 unless the request is ``endless`` (the training loop's long-lived pipelines).
 
 Lifetime: one pipeline serves a whole run. Training hands the reader every remaining
@@ -61,12 +61,6 @@ def gpu_of(request: LoaderRequest) -> int | None:
     if not request.endless:
         return None
     return _scoped_gpu() if tf.config.list_physical_devices("GPU") else None
-
-
-def placement(request: LoaderRequest) -> str:
-    """The ``tf.device`` string the dataset lives on; make its iterator under it."""
-    gpu = gpu_of(request)
-    return "/cpu:0" if gpu is None else f"/gpu:{gpu}"
 
 
 def steps(num_files: int, request: LoaderRequest) -> int:

@@ -41,10 +41,6 @@ class SkipLog:
         with self._lock:
             return list(self._items)
 
-    def __contains__(self, path: object) -> bool:
-        with self._lock:
-            return path in self._seen
-
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)

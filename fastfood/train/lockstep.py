@@ -61,15 +61,15 @@ class Lockstep:
         """Whether this step boundary is one where the workers compare wishes."""
         return step % self.every == 0
 
-    def agree(self, stop: bool, save: bool) -> tuple[bool, bool, int]:
-        """(stop, save, signal number) as agreed by every worker; call on every worker at
-        the same boundary. A stop wished by any worker stops all; so does a save."""
+    def agree(self, stop: bool, save: bool) -> tuple[bool, bool]:
+        """(stop, save) as agreed by every worker; call on every worker at the same
+        boundary. A stop wished by any worker stops all; so does a save."""
         if self._agree is None:
-            return stop, save, 0
+            return stop, save
         import tensorflow as tf
 
         total = self._agree(tf.constant([float(stop), float(save)], tf.float32)).numpy()
-        return bool(total[0] > 0), bool(total[1] > 0), 0
+        return bool(total[0] > 0), bool(total[1] > 0)
 
 
 def _make_agree(strategy: Any) -> Any:

@@ -131,7 +131,7 @@ class Runner:
         self._report_skips(step, epoch, done)
         if self.lockstep.due(step) or done == steps_here:
             due = time.monotonic() - self.last_save >= self.config.train.save_every_s
-            want_stop, want_save, _ = self.lockstep.agree(bool(stop.signum), due)
+            want_stop, want_save = self.lockstep.agree(bool(stop.signum), due)
             if want_stop:
                 self._check_finite(step, float(logs["loss"]))
                 self.stopped = stop.name or "a peer worker's signal"
