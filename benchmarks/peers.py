@@ -27,10 +27,10 @@ import numpy as np
 from PIL import Image
 
 from fastfood.benchmark.timing import batch_sizes
-from fastfood.loaders.spec import SEED_MARGIN
+from fastfood.loaders.spec import SQUARE_MARGIN
 
 PassFactory = Callable[[], Iterable[int]]
-SEED_TRAIN_MARGIN = 2 * SEED_MARGIN  # the baseline's random square: side = min(h, w) - this
+SEED_TRAIN_MARGIN = 2 * SQUARE_MARGIN  # the baseline's random square: side = min(h, w) - this
 
 
 def make_seed(

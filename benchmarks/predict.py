@@ -79,7 +79,7 @@ def make_images(work: Path, n: int) -> tuple[Path, list[str]]:
         if folder.exists():
             shutil.rmtree(folder)
         make_dataset.make_dataset(folder, n=n, seed=0)
-    from fastfood.serve.files import collect_images
+    from fastfood.inference.files import collect_images
 
     return one, collect_images([folder])
 
@@ -218,7 +218,7 @@ def bench_batch(predictor: Any, files: list[str], batch_size: int, loader: str,
     import numpy as np
     import tensorflow as tf
 
-    from fastfood.serve.batches import Batch, decode_batches
+    from fastfood.inference.batches import Batch, decode_batches
 
     size = predictor.image_size
     n_batches = math.ceil(len(files) / batch_size)

@@ -1,10 +1,15 @@
-"""Frozen configuration, one dataclass per concern.
+"""Frozen configuration, one dataclass per concern, and every choice list of the product.
 
 Built once by the CLI, passed explicitly, and written to the run directory as JSON so a
 run can be resumed, evaluated and exported with exactly the settings it was trained with.
-The defaults here are the CLI's defaults (fastfood/cli/train.py reads them), and every
-dataclass checks its values when it is made, so a flag, a resumed run's config.json and a
-library caller all meet the same rules; an error names the flag that sets the value.
+
+Each field is declared once, with `setting(...)`: its default, and in its metadata the flag
+that sets it, the help text, its choices or its rule. `fastfood train`'s options are made
+from that metadata (`fastfood.cli.options`), and `__post_init__` checks every field against
+its rule when a config is made, so a flag, a resumed run's config.json and a library caller
+meet the same rules and an error names the flag. Consumers trust a config they are given.
+
+No TensorFlow here (and no import from the packages above this one).
 """
 
 from __future__ import annotations
@@ -18,132 +23,229 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastfood.data.safety import check_val_fraction
 from fastfood.errors import FastfoodError
-from fastfood.loaders.spec import CROPS, KINDS
-from fastfood.train.precision import PRECISIONS, XLA_MODES
+
+# ---- the choices ---------------------------------------------------------------------------
+
+#: Loaders that read image files (predict and evaluate take these); synthetic makes one
+#: random batch up, to measure compute alone. auto: dali when its TF plugin imports.
+FILE_KINDS = ("auto", "dali", "tfdata")
+KINDS = (*FILE_KINDS, "synthetic")
+#: Training crops: random-resized (inception) or a random square 10 px in from the shorter
+#: side (square); auto picks by the recipe.
+CROPS = ("inception", "square")
+#: Numeric precision: mixed is the fast half type of the hardware (fp16 or bf16).
+PRECISIONS = ("auto", "fp32", "mixed", "fp16", "bf16")
+XLA_MODES = ("auto", "on", "off")
+#: Batch norm after each convolution: auto = batch from scratch, none with pretrained weights.
+NORMS = ("auto", "batch", "none")
+#: The decay of the learning rate after the warm-up.
+SCHEDULES = ("linear", "cosine")
+
+#: Pillow's Image.MAX_IMAGE_PIXELS (1 GiB / 4 bytes per pixel / 3), its decompression-bomb
+#: limit: an image declaring more pixels is refused before it is decoded.
+MAX_PIXELS = 89_478_485
+
+# ---- the recipe's defaults (fastfood.train.recipe applies them) ----------------------------
+
+#: The batch the default rates are given for; other batches scale them linearly
+#: (Goyal et al., 2017).
+REFERENCE_BATCH = 64
+#: Fine-tuning pretrained VGG19: SGD lr 1e-3 at batch 64, the rate VGG fine-tuning recipes
+#: use (a fresh fc8 on a pretrained body diverges at ten times that).
+FINETUNE_LR = 1e-3
+#: From scratch with batch norm: 0.01 at batch 64 (0.02 did as well on the digits, worse
+#: on the built-in sample; BENCHMARKS.md, "Learning").
+SCRATCH_LR = 0.01
+#: From scratch without batch norm (the plain net is less stable).
+SCRATCH_PLAIN_LR = 0.006
+SCRATCH_WARMUP_EPOCHS = 2.0
+FINETUNE_CROP = "inception"
+#: Random-resized crops down to 8 % of the image hide most of what a small random network
+#: has to learn from in a short run, so from scratch takes almost the whole image.
+SCRATCH_CROP = "square"
 
 
-def _require(value: Any, ok: Callable[[Any], bool], flag: str, rule: str) -> None:
-    """FastfoodError "FLAG must be RULE, got VALUE" unless ok(value) (a wrong type fails)."""
-    try:
-        good = bool(ok(value)) and not (isinstance(value, float) and math.isnan(value))
-    except TypeError:
-        good = False
-    if not good:
-        raise FastfoodError(f"{flag} must be {rule}, got {value!r}")
+def is_random_init(weights: str | None) -> bool:
+    """Whether `--weights` means random initialisation (none, or nothing given)."""
+    return weights is None or str(weights).strip().lower() in ("", "none")
 
 
-def _one_of(value: Any, choices: tuple[str, ...], flag: str) -> None:
-    if value not in choices:
-        raise FastfoodError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")
+def resolve_norm(norm: str, weights: str | None) -> str:
+    """'batch' or 'none': what norm='auto' means for these weights (batch norm from
+    scratch; none with pretrained weights, which have no batch norm)."""
+    if norm != "auto":
+        return norm
+    return "batch" if is_random_init(weights) else "none"
 
 
-def _at_least(value: Any, low: int, flag: str) -> None:
-    _require(value, lambda v: isinstance(v, numbers.Integral), flag, "a whole number")
-    _require(value, lambda v: v >= low, flag, f">= {low}")
+# ---- declaring and checking a field ----------------------------------------------------------
 
+Rule = tuple[Callable[[Any], bool], str]  # (ok(value), "what it must be")
+
+
+def setting(default: Any, help: str = "", *, flag: str | None = None,
+            choices: tuple[str, ...] = (), rule: Rule | tuple[Rule, ...] | None = None,
+            switch: tuple[str, str] | None = None) -> Any:
+    """A config field. `flag`: the CLI option ('' for none; None derives --field-name);
+    `choices` or `rule`: checked when the config is made; `switch`: the values an on/off
+    flag (`--x/--no-x`) stands for, the default meaning neither."""
+    return field(default=default, metadata={"flag": flag, "help": help, "choices": choices,
+                                            "rule": rule, "switch": switch})
+
+
+def whole(low: int) -> tuple[Rule, Rule]:
+    """A whole number (checked first, so 8.0 is refused as such), then >= low."""
+    return ((lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+             "a whole number"), ((lambda v: v >= low), f">= {low}"))
+
+
+def between(low: float, high: float, *, high_open: bool = True, low_open: bool = False,
+            what: str = "in") -> Rule:
+    def ok(v: Any) -> bool:
+        return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+    return ok, (f"{what} {'(' if low_open else '['}{low:g}, {high:g}"
+                f"{')' if high_open else ']'}")
+
+
+def above(low: float, *, optional: bool = False) -> Rule:
+    return (lambda v: (optional and v is None) or v > low), f"> {low:g}"
+
+
+def at_least(low: float, *, optional: bool = False) -> Rule:
+    return (lambda v: (optional and v is None) or v >= low), f">= {low:g}"
+
+
+def flag_of(section: str, f: dataclasses.Field) -> str:
+    """The name an error uses for a field: its flag, or section.field when it has none."""
+    flag = f.metadata.get("flag")
+    if flag is None:
+        return "--" + f.name.replace("_", "-")
+    return flag.split("/")[0] or f"{section}.{f.name}"
+
+
+class _Checked:
+    """Checks every field against its metadata when the dataclass is made."""
+
+    SECTION = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value, name = getattr(self, f.name), flag_of(self.SECTION, f)
+            choices, rule = f.metadata.get("choices"), f.metadata.get("rule")
+            if choices and value not in choices:
+                raise FastfoodError(
+                    f"{name} must be one of {', '.join(choices)}, got {value!r}")
+            rules = () if rule is None else (rule,) if callable(rule[0]) else rule
+            for ok, text in rules:
+                try:
+                    good = bool(ok(value)) and not (isinstance(value, float) and math.isnan(value))
+                except TypeError:
+                    good = False
+                if not good:
+                    raise FastfoodError(f"{name} must be {text}, got {value!r}")
+
+
+# ---- the sections --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(_Checked):
     """Which dataset and which split of it."""
 
-    root: str = ""  # empty: the built-in sample, generated into the cache on first use
-    val_fraction: float = 0.1
-    split_seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_val_fraction(self.val_fraction, "--val-fraction")
-        _at_least(self.split_seed, 0, "--split-seed")
-
-
-@dataclass(frozen=True)
-class LoaderConfig:
-    """How images get from files to batches. Values are 0-255 RGB whatever the kind.
-
-    The output size is the model's input size, ModelConfig.image_size.
-    """
-
-    kind: str = "auto"  # auto | dali | tfdata | synthetic (loaders.spec.KINDS)
-    batch_size: int = 64
-    # auto (inception when fine-tuning, seed from scratch) | inception (random-resized) |
-    # seed (random square, margin 10)
-    train_crop: str = "auto"
-    num_threads: int = 0  # 0: the cores split between this process's pipelines, capped
-
-    def __post_init__(self) -> None:
-        _one_of(self.kind, KINDS, "--loader")
-        _at_least(self.batch_size, 1, "--batch-size")
-        _one_of(self.train_crop, ("auto", *CROPS), "--crop")
-        _at_least(self.num_threads, 0, "loader.num_threads")
+    SECTION = "data"
+    root: str = setting("", "Dataset folder (Food-101 layout or class folders). Default: the "
+                        "built-in sample.", flag="--data")
+    val_fraction: float = setting(0.1, "Class folders without train/ and val/: the share of "
+                                  "each class held out.",
+                                  rule=between(0, 1, what="a number in"))
+    split_seed: int = setting(0, "Seed of that held-out split.", rule=whole(0))
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class LoaderConfig(_Checked):
+    """How images get from files to batches. Values are 0-255 RGB whatever the kind; the
+    output size is the model's input size, ModelConfig.image_size."""
+
+    SECTION = "loader"
+    kind: str = setting("auto", "Input pipeline.", flag="--loader", choices=KINDS)
+    batch_size: int = setting(64, "Global batch, split over the replicas.", rule=whole(1))
+    train_crop: str = setting(
+        "auto", "Training crop: random-resized (inception), or a random square 10 px in from "
+        "the shorter side (square); auto: inception fine-tuning, square from scratch.",
+        flag="--crop", choices=("auto", *CROPS))
+    num_threads: int = setting(0, "0: the cores split between this process's pipelines.",
+                               flag="", rule=whole(0))
+    max_pixels: int = setting(MAX_PIXELS, "Skip images that declare more pixels than this "
+                              "(read from the header; 0: no cap).", rule=whole(0))
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Checked):
     """What network, at what width, from which weights."""
 
-    num_classes: int = 0  # 0: from the dataset
-    image_size: int = 224
-    width: float = 1.0
-    dropout: float = 0.5
-    weights: str = "imagenet"  # imagenet | none | path to a TF-slim prefix or Keras .h5
-    convention: str = ""  # slim | keras: filled in from the weights when the model is built
-    norm: str = "auto"  # auto (batch for weights none, else none) | batch | none
-
-    def __post_init__(self) -> None:
-        _at_least(self.num_classes, 0, "model.num_classes")
-        _at_least(self.image_size, 32, "--image-size")
-        _require(self.width, lambda v: 0 < v <= 4, "--width", "in (0, 4]")
-        _require(self.dropout, lambda v: 0 <= v < 1, "--dropout", "in [0, 1)")
-        _require(self.weights, lambda v: isinstance(v, str) and v, "--weights",
-                 "imagenet, none or a path")
-        _one_of(self.norm, ("auto", "batch", "none"), "--norm")
+    SECTION = "model"
+    num_classes: int = setting(0, "0: from the dataset.", flag="", rule=whole(0))
+    image_size: int = setting(224, rule=whole(32))
+    width: float = setting(1.0, "Channel multiplier (random init only; 0.125 for quick runs).",
+                           rule=between(0, 4, low_open=True, high_open=False))
+    dropout: float = setting(0.5, "Dropout rate before fc7 and fc8.", rule=between(0, 1))
+    weights: str = setting("imagenet", "imagenet, none (random init), or a TF-slim checkpoint "
+                           "prefix / Keras .h5.",
+                           rule=(lambda v: isinstance(v, str) and bool(v),
+                                 "imagenet, none or a path"))
+    convention: str = setting("", "slim | keras: filled in from the weights when the model "
+                              "is built.", flag="")
+    norm: str = setting("auto", "Batch norm after each convolution (vgg19_bn): auto = batch "
+                        "with --weights none, none with pretrained weights.", choices=NORMS)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Checked):
     """The optimisation and the bookkeeping around it."""
 
-    epochs: int = 20
-    lr: float | None = None  # None: by weights, norm and batch (fastfood.train.recipe)
-    end_lr_factor: float = 1e-4  # decay to lr * this over the run, as the seed
-    warmup_epochs: float | None = None  # None: 0 when fine-tuning, 2 from scratch
-    schedule: str = "linear"  # linear | cosine: the decay after the warm-up
-    label_smoothing: float = 0.0
-    head_lr_mult: float = 1.0  # fc8 learns at lr * this
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    freeze_epochs: int = 0
-    precision: str = "auto"  # auto | fp32 | mixed | fp16 | bf16 (train.precision.PRECISIONS)
-    xla: str = "auto"  # auto | on | off
-    val_every: int = 0  # steps; 0: at epoch ends only
-    save_every: int = 500  # steps
-    save_every_s: float = 300.0  # and at least this often in wall-clock seconds
-    keep_checkpoints: int = 3
-    max_steps: int = 0  # 0: epochs * steps_per_epoch
-    strict: bool = False  # stop (with a checkpoint) on the first file that fails to decode
-    seed: int = 0
-    run_dir: str = ""
+    SECTION = "train"
+    epochs: int = setting(20, rule=whole(1))
+    lr: float | None = setting(
+        None, f"Peak learning rate. Default: {FINETUNE_LR:g} fine-tuning, {SCRATCH_LR:g} from "
+        f"scratch ({SCRATCH_PLAIN_LR:g} with --norm none), each at batch {REFERENCE_BATCH} and "
+        "scaled linearly with --batch-size.", rule=above(0, optional=True))
+    end_lr_factor: float = setting(
+        1e-4, "The rate decays to lr times this by the end of the run: low enough that the "
+        "last epochs settle the weights.", flag="", rule=between(0, 1, high_open=False))
+    warmup_epochs: float | None = setting(
+        None, f"Linear warm-up to --lr over this many epochs. Default: 0 fine-tuning, "
+        f"{SCRATCH_WARMUP_EPOCHS:g} from scratch.", rule=at_least(0, optional=True))
+    schedule: str = setting("linear", "Decay after the warm-up.", choices=SCHEDULES)
+    label_smoothing: float = setting(0.0, "Share of the target spread evenly over all "
+                                     "classes.", rule=between(0, 1))
+    head_lr_mult: float = setting(1.0, "fc8 learns at lr times this (e.g. 10 for a fresh head "
+                                  "on pretrained weights).", rule=above(0))
+    momentum: float = setting(0.9, rule=between(0, 1))
+    weight_decay: float = setting(5e-4, rule=at_least(0))
+    freeze_epochs: int = setting(0, "Train only fc8 for this many epochs, then end to end.",
+                                 rule=whole(0))
+    precision: str = setting("auto", "auto: fp16 on tensor-core GPUs, bf16 on bf16 CPUs and "
+                             "GPUs of compute capability 8.0 and up, else fp32.",
+                             choices=PRECISIONS)
+    xla: str = setting("auto", "XLA compilation [default: on for GPUs].", flag="--xla/--no-xla",
+                       choices=XLA_MODES, switch=("on", "off"))
+    val_every: int = setting(0, "Validate every N steps too (always at epoch ends).",
+                             rule=whole(0))
+    save_every: int = setting(500, "Checkpoint every N steps (also on a timer, at epoch ends "
+                              "and on Ctrl-C).", rule=whole(0))
+    save_every_s: float = setting(300.0, "And at least this often in wall-clock seconds.",
+                                  flag="", rule=at_least(0))
+    keep_checkpoints: int = setting(3, flag="", rule=whole(1))
+    max_steps: int = setting(0, "Stop after N steps (0: epochs x steps per epoch).",
+                             rule=whole(0))
+    strict: bool = setting(False, "Stop (with a checkpoint) on the first image that fails to "
+                           "decode, instead of naming it and going on.")
+    seed: int = setting(0, rule=whole(0))
+    run_dir: str = setting("", "Where the run goes. Default: runs/<timestamp>.")
 
-    def __post_init__(self) -> None:
-        _at_least(self.epochs, 1, "--epochs")
-        _require(self.lr, lambda v: v is None or v > 0, "--lr", "> 0")
-        _require(self.warmup_epochs, lambda v: v is None or v >= 0, "--warmup-epochs", ">= 0")
-        _one_of(self.schedule, ("linear", "cosine"), "--schedule")
-        _require(self.label_smoothing, lambda v: 0 <= v < 1, "--label-smoothing", "in [0, 1)")
-        _require(self.head_lr_mult, lambda v: v > 0, "--head-lr-mult", "> 0")
-        _require(self.end_lr_factor, lambda v: 0 <= v <= 1, "train.end_lr_factor", "in [0, 1]")
-        _require(self.momentum, lambda v: 0 <= v < 1, "--momentum", "in [0, 1)")
-        _require(self.weight_decay, lambda v: v >= 0, "--weight-decay", ">= 0")
-        _at_least(self.freeze_epochs, 0, "--freeze-epochs")
-        _one_of(self.precision, PRECISIONS, "--precision")
-        _one_of(self.xla, XLA_MODES, "--xla")
-        _at_least(self.val_every, 0, "--val-every")
-        _at_least(self.save_every, 0, "--save-every")
-        _require(self.save_every_s, lambda v: v >= 0, "train.save_every_s", ">= 0")
-        _at_least(self.keep_checkpoints, 1, "train.keep_checkpoints")
-        _at_least(self.max_steps, 0, "--max-steps")
-        _at_least(self.seed, 0, "--seed")
+
+SECTIONS = ("data", "loader", "model", "train")
 
 
 @dataclass(frozen=True)
@@ -158,12 +260,21 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def but(self, section: str, **changes: Any) -> "RunConfig":
+        """A copy with some fields of one section changed (and checked again)."""
+        return dataclasses.replace(
+            self, **{section: dataclasses.replace(getattr(self, section), **changes)})
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        """The inverse of to_dict; also reads the config.json of runs written before the
-        loader's output size became the model's image_size alone (loader.image_size), and
-        of runs saved before batch norm existed (no "norm": they are the plain net)."""
+        """The inverse of to_dict. Also reads the config.json of older runs: before the
+        loader's output size became the model's image_size alone (loader.image_size), before
+        batch norm existed (no "norm": they are the plain net), before the pixel cap was a
+        setting (no "max_pixels": the same default), and when the square crop was called
+        "seed"."""
         loader = {k: v for k, v in d.get("loader", {}).items() if k != "image_size"}
+        if loader.get("train_crop") == "seed":
+            loader["train_crop"] = "square"
         model = dict(d.get("model", {}))
         model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
         return cls(

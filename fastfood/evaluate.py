@@ -3,7 +3,7 @@
     ev = evaluate("runs/food101", split="val")
     write_outputs(ev, "runs/food101")   # eval_val.json, confusion_val.png
 
-Images go through the same batched eval-view decoding as predict (`fastfood.serve.batches`,
+Images go through the same batched eval-view decoding as predict (`fastfood.inference.batches`,
 the loaders' eval mode) and the same float32 forward pass, so `predict` over the split's
 files gives exactly the top-1 answers counted here. Files that cannot be read or decoded
 are skipped and listed (`skipped`); `n` counts the images actually evaluated.
@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from fastfood.benchmark.phases import PhaseTimer
+from fastfood.phases import PhaseTimer
 from fastfood.errors import FastfoodError
-from fastfood.serve.batches import Batch, decode_batches
-from fastfood.serve.forward import Forward, top_k
+from fastfood.inference.batches import Batch, decode_batches
+from fastfood.inference.forward import Forward, top_k
 
 SPLITS = ("val", "train")
 TOP_K = 5
@@ -91,12 +91,12 @@ def evaluate(
     timer: PhaseTimer | None = None,
 ) -> Evaluation:
     """Evaluate a run (default: the newest under runs/) on `split` of its data (or `data`)."""
-    from fastfood.serve.runs import load_run, resolve_run_dir
+    from fastfood.inference.runs import load_run, resolve_run_dir
 
     if split not in SPLITS:
         raise FastfoodError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     path = resolve_run_dir(run_dir)
-    from fastfood.train.rundir import read_info
+    from fastfood.rundir import read_info
 
     info = read_info(path)
     root, files, labels = split_files(info, data, split)
@@ -129,11 +129,7 @@ def split_files(info: Any, data: str | os.PathLike[str] | None,
     from fastfood import data as data_layer
 
     cfg = info.config.data
-    root = data if data is not None else cfg.root
-    if not str(root):
-        from fastfood.data.sample import default_sample
-
-        root = default_sample()
+    root = data_layer.root_of(data if data is not None else cfg.root)
     spec = data_layer.load(root, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
     if tuple(spec.classes) != tuple(info.classes):
         missing = [c for c in info.classes if c not in spec.classes][:3]
@@ -181,7 +177,7 @@ def count(
 
 def write_outputs(ev: Evaluation, run_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """eval_<split>.json and confusion_<split>.png in the run directory."""
-    from fastfood.train.rundir import write_json
+    from fastfood.rundir import write_json
 
     run_dir = Path(run_dir)
     json_path = run_dir / f"eval_{ev.split}.json"

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fastfood.benchmark.phases import PhaseTimer
+from fastfood.phases import PhaseTimer
 from fastfood.errors import FastfoodError
 from fastfood.predict import DEFAULT_TOP_K, check_top_k
 
@@ -84,7 +84,7 @@ def export_run(
     timer: PhaseTimer | None = None,
 ) -> Path:
     """Write the SavedModel of a run (default: the newest under runs/) to `out`."""
-    from fastfood.serve.runs import load_run, resolve_run_dir
+    from fastfood.inference.runs import load_run, resolve_run_dir
 
     check_top_k(top_k)
     out = Path(out)

@@ -4,7 +4,7 @@
     for p in predictor.predict_files(["a.jpg", "photos/"], top_k=5):
         print(p.file, p.error or p.top_k[0].name)
 
-The pixels the model sees are the eval loader's (`fastfood.serve.batches`: the loaders'
+The pixels the model sees are the eval loader's (`fastfood.inference.batches`: the loaders'
 eval mode in batches, or `preprocess.eval_image` itself for a handful of files), so a file
 gets the same answer here as in `fastfood evaluate` and from the exported SavedModel.
 A file that cannot be read or decoded gets a `Prediction` with `error` set, in its place in
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastfood.benchmark.phases import PhaseTimer
+from fastfood.phases import PhaseTimer
 from fastfood.errors import FastfoodError
-from fastfood.serve.batches import Batch, decode_batches
-from fastfood.serve.forward import Forward, top_k
+from fastfood.inference.batches import Batch, decode_batches
+from fastfood.inference.forward import Forward, top_k
 
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 32
@@ -81,7 +81,7 @@ class Predictor:
         timer: PhaseTimer | None = None,
     ) -> "Predictor":
         """Load a run: `run_dir`, the run of `model_path`, or the newest under runs/."""
-        from fastfood.serve.runs import load_run, resolve_run_dir
+        from fastfood.inference.runs import load_run, resolve_run_dir
 
         path = resolve_run_dir(run_dir, model_path)
         model, info = load_run(path, model_path, timer)

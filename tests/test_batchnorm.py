@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from fastfood.errors import FastfoodError  # noqa: E402
-from fastfood.model import norm_of, resolve_norm, vgg19  # noqa: E402
+from fastfood.config import resolve_norm  # noqa: E402
+from fastfood.model import norm_of, vgg19  # noqa: E402
 from fastfood.model.layout import CONV_NAMES  # noqa: E402
 
 
@@ -226,7 +227,7 @@ def test_trained_bn_run_predicts_in_inference_mode(trained_run, sample_dir):
     on the other images in its batch (BN uses its moving averages, not batch statistics)."""
     import fastfood.data
     from fastfood.predict import Predictor
-    from fastfood.serve.runs import load_run
+    from fastfood.inference.runs import load_run
 
     run = trained_run
     model, info = load_run(run)

@@ -14,15 +14,14 @@ import pytest
 
 from fastfood.config import DataConfig, LoaderConfig, ModelConfig, RunConfig, TrainConfig
 from fastfood.errors import FastfoodError
-from fastfood.loaders.spec import CROPS, FILE_KINDS, KINDS
-from fastfood.train.precision import PRECISIONS
+from fastfood.config import CROPS, FILE_KINDS, KINDS, PRECISIONS
 
 
 @pytest.mark.parametrize("make, flag", [
     (lambda: LoaderConfig(batch_size=0), "--batch-size must be >= 1, got 0"),
     (lambda: LoaderConfig(batch_size=8.0), "--batch-size must be a whole number"),
     (lambda: LoaderConfig(kind="gpu"), "--loader must be one of auto, dali, tfdata, synthetic"),
-    (lambda: LoaderConfig(train_crop="centre"), "--crop must be one of auto, inception, seed"),
+    (lambda: LoaderConfig(train_crop="centre"), "--crop must be one of auto, inception, square"),
     (lambda: ModelConfig(image_size=16), "--image-size must be >= 32, got 16"),
     (lambda: ModelConfig(width=0), "--width must be in (0, 4]"),
     (lambda: ModelConfig(weights=""), "--weights"),
@@ -62,7 +61,7 @@ def test_an_old_run_config_with_loader_image_size_still_loads(tmp_path: Path) ->
 
 
 def test_a_resumed_config_json_is_checked_too(tmp_path: Path) -> None:
-    from fastfood.train.rundir import read_config
+    from fastfood.rundir import read_config
 
     bad = RunConfig().to_dict()
     bad["loader"]["batch_size"] = 0
@@ -76,11 +75,12 @@ def _options(command: click.Command) -> dict[str, click.Option]:
 
 
 def test_train_flags_take_defaults_and_choices_from_the_config() -> None:
-    from fastfood.cli.train import FIELDS, train
+    from fastfood.cli.options import OPTIONS
+    from fastfood.cli.train import train
 
     options, defaults = _options(train), RunConfig()
-    assert set(FIELDS) <= set(options)
-    for name, (section, field) in FIELDS.items():
+    assert set(OPTIONS) <= set(options)
+    for name, (section, field) in OPTIONS.items():
         if options[name].default is not None:  # --data, --run-dir, --xla: None means unset
             assert options[name].default == getattr(getattr(defaults, section), field), name
     assert tuple(options["loader"].type.choices) == KINDS

@@ -109,7 +109,7 @@ def _png(arr: np.ndarray) -> bytes:
 
 
 def test_flip_rate_is_about_half(tmp_path: Path) -> None:
-    # 8x8 images: the 'seed' crop keeps the whole (small) image and the resize to 8 is the
+    # 8x8 images: the 'square' crop keeps the whole (small) image and the resize to 8 is the
     # identity, so every output is the image or its mirror.
     rng = np.random.default_rng(0)
     arrays, files = [], []

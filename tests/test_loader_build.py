@@ -250,9 +250,9 @@ def test_auto_picks_dali_when_the_plugin_imports() -> None:
 
 
 @pytest.mark.parametrize("kind", REAL)
-def test_seed_crop_and_mixed_formats(kind: str, tmp_path: Path) -> None:
+def test_square_crop_and_mixed_formats(kind: str, tmp_path: Path) -> None:
     files = write_photo_set(tmp_path)  # includes gray, CMYK and PNG, sizes below and above S
-    for crop in ("seed", "inception"):
+    for crop in ("square", "inception"):
         ds = loaders.build(kind, files, list(range(len(files))), training=True, batch_size=5,
                            image_size=S, crop=crop)
         images, labels = _collect(ds)

@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from fastfood.loaders import preprocess
-from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, SEED_MARGIN
+from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, SQUARE_MARGIN
 
 from support.images import photo_array
 
@@ -75,14 +75,14 @@ def test_inception_crop_falls_back_to_a_centred_clamped_crop() -> None:
 
 
 def test_seed_crop_is_a_random_square_inside_the_margin() -> None:
-    win = _windows(100, 60, "seed", 400)
+    win = _windows(100, 60, "square", 400)
     y0, x0, ch, cw = win.T
-    side = 60 - 2 * SEED_MARGIN
+    side = 60 - 2 * SQUARE_MARGIN
     assert (ch == side).all() and (cw == side).all()
     assert set(x0.tolist()) == set(range(0, 60 - side + 1))  # every offset reachable
     assert y0.min() == 0 and y0.max() == 100 - side
     # Small images keep their whole short side.
-    small = _windows(30, 50, "seed", 50)
+    small = _windows(30, 50, "square", 50)
     assert (small[:, 2] == 30).all() and (small[:, 0] == 0).all()
 
 
@@ -150,7 +150,7 @@ def test_eval_image_is_a_pure_graph_function_of_a_string() -> None:
 
 
 def test_train_image_flips_half_the_time_and_is_keyed() -> None:
-    # An 8x8 image is smaller than 4*margin, so the 'seed' crop is the whole image and the
+    # An 8x8 image is smaller than 4*margin, so the 'square' crop is the whole image and the
     # resize to 8 is the identity: each output is either the image or its mirror.
     arr = np.random.default_rng(2).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     data = tf.constant(_encode(arr, "PNG"))
@@ -158,7 +158,7 @@ def test_train_image_flips_half_the_time_and_is_keyed() -> None:
 
     @tf.function
     def run(keys):
-        return tf.map_fn(lambda k: preprocess.train_image(data, k, 8, "seed"), keys,
+        return tf.map_fn(lambda k: preprocess.train_image(data, k, 8, "square"), keys,
                          fn_output_signature=tf.uint8)
 
     keys = tf.stack([tf.zeros([n], tf.int64), tf.range(n, dtype=tf.int64)], axis=1)
@@ -196,4 +196,4 @@ def test_unknown_crop_is_rejected() -> None:
 def test_crop_ranges_are_the_documented_ones() -> None:
     assert AREA_RANGE == (0.08, 1.0)
     assert math.isclose(ASPECT_RANGE[0], 3 / 4) and math.isclose(ASPECT_RANGE[1], 4 / 3)
-    assert SEED_MARGIN == 10
+    assert SQUARE_MARGIN == 10

@@ -160,9 +160,9 @@ def test_a_killed_worker_makes_the_other_exit_naming_it(sample_dir: Path, tmp_pa
 def test_run_dir_is_required_in_a_cluster(monkeypatch: pytest.MonkeyPatch, sample_dir: Path) -> None:
     from fastfood.config import DataConfig, RunConfig
     from fastfood.errors import FastfoodError
-    from fastfood.train import rundir
+    from fastfood.train.resume import resolve
 
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]},
                                                 "task": {"type": "worker", "index": 0}}))
     with pytest.raises(FastfoodError, match="--run-dir is required when TF_CONFIG is set"):
-        rundir.resolve(RunConfig(data=DataConfig(root=str(sample_dir))), False, None)
+        resolve(RunConfig(data=DataConfig(root=str(sample_dir))), False, None)

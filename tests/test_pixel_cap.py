@@ -3,7 +3,7 @@
 A 600-byte JPEG can declare 10000 x 10000 pixels (300 MB once decoded, per parallel
 decode). The preflight reads the declared size from the header and refuses it: a named skip
 in training, a per-file error in predict and evaluate, on every loader. The cap is
-Pillow's MAX_IMAGE_PIXELS by default; FASTFOOD_MAX_PIXELS sets another (0: none).
+Pillow's MAX_IMAGE_PIXELS by default; --max-pixels (a training setting) sets another (0: none).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fastfood.errors import FastfoodError
+from fastfood.config import MAX_PIXELS, LoaderConfig
 from fastfood.loaders import validate
 from support.cli import TINY
 from support.cli import run_cli as run_in_process
@@ -42,19 +42,19 @@ def write_huge(folder: Path) -> list[Path]:
 
 # -- the check itself ------------------------------------------------------------------------
 
-def test_default_cap_is_pillows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(validate.MAX_PIXELS_ENV, raising=False)
-    assert validate.max_pixels() == validate.MAX_PIXELS == 1024 ** 3 // 4 // 3
+def test_default_cap_is_pillows() -> None:
+    from PIL import Image
+
+    assert LoaderConfig().max_pixels == MAX_PIXELS == 1024 ** 3 // 4 // 3 \
+        == Image.MAX_IMAGE_PIXELS
 
 
-def test_tiny_files_declaring_a_huge_frame_are_refused(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(validate.MAX_PIXELS_ENV, raising=False)
+def test_tiny_files_declaring_a_huge_frame_are_refused(tmp_path: Path) -> None:
     for path in write_huge(tmp_path):
         assert path.stat().st_size < 1000
         reason = validate.check_file(str(path))
         assert reason is not None and "10000x10000" in reason and "pixel cap" in reason, reason
-        assert validate.MAX_PIXELS_ENV in reason  # says how to change it
+        assert "--max-pixels" in reason  # says how to change it
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])
@@ -68,26 +68,25 @@ def test_the_cap_is_inclusive(fmt: str, tmp_path: Path) -> None:
     assert validate.check_file(str(path), pixel_cap=0) is None  # 0: no cap
 
 
-def test_the_environment_variable_sets_the_cap(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_setting_sets_the_cap(tmp_path: Path) -> None:
+    from fastfood import loaders
+
     small = tmp_path / "small.jpg"
     small.write_bytes(noise_jpeg(1, size=(8, 8)))  # 64 pixels
     huge = write_huge(tmp_path)
-    monkeypatch.setenv(validate.MAX_PIXELS_ENV, "63")
-    good, bad = validate.check_files([str(small)])
+    good, bad = validate.check_files([str(small)], 63)
     assert good == [] and "63-pixel cap" in bad[0][1]
-    monkeypatch.setenv(validate.MAX_PIXELS_ENV, "64")
-    assert validate.check_files([str(small)]) == ([0], [])
-    monkeypatch.setenv(validate.MAX_PIXELS_ENV, "0")
-    assert validate.check_files([str(p) for p in huge]) == ([0, 1], [])
+    assert validate.check_files([str(small)], 64) == ([0], [])
+    assert validate.check_files([str(p) for p in huge], 0) == ([0, 1], [])
+    assert loaders.preflight([str(small)], 63)[0] == ()  # the loaders pass it on
+    assert loaders.preflight([str(small)], 64)[0] == (0,)
 
 
 @pytest.mark.parametrize("value", ["lots", "-5", "1e6"])
-def test_a_bad_environment_value_is_one_clear_error(value: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(validate.MAX_PIXELS_ENV, value)
-    with pytest.raises(FastfoodError, match=validate.MAX_PIXELS_ENV):
-        validate.check_files(["whatever.jpg"])
+def test_a_bad_flag_value_is_one_clear_error(value: str, capsys) -> None:
+    code, _, err = run_in_process(["train", "--data", "/does/not/matter", "--max-pixels",
+                                   value], capsys)
+    assert code == 2 and "--max-pixels" in err.strip().splitlines()[-1], err
 
 
 # -- every loader, both modes ----------------------------------------------------------------

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastfood.errors import FastfoodError
-from fastfood.serve.files import collect_images
+from fastfood.inference.files import collect_images
 
 from support.cli import run_cli, run_subprocess
 from support.corpus import ODD, PLAIN, UNDECODABLE, corrupt_files
@@ -52,7 +52,7 @@ def test_collect_images_walks_folders_keeps_named_files_and_dedups(tmp_path: Pat
 
 def test_input_tensor_equals_eval_loader(sample_dir: Path, predictor) -> None:
     from fastfood import loaders
-    from fastfood.serve.batches import Batch, decode_batches
+    from fastfood.inference.batches import Batch, decode_batches
 
     files, labels = _sample_val(sample_dir)
     files = files[:5] + [str(ODD / "png_named_as.jpg"), str(ODD / "hopper_gray.jpg"),
@@ -92,8 +92,8 @@ def test_fast_load_matches_a_plain_build_and_restore(trained_run: Path, predicto
     import dataclasses
 
     from fastfood import model as models
-    from fastfood.train.checkpoints import restore_weights
-    from fastfood.train.rundir import read_info
+    from fastfood.rundir import restore_weights
+    from fastfood.rundir import read_info
 
     info = read_info(trained_run)
     model = models.build(dataclasses.replace(info.config.model, convention=info.convention),
@@ -109,7 +109,7 @@ def test_fast_load_matches_a_plain_build_and_restore(trained_run: Path, predicto
 
 
 def test_weights_from_best_else_final_else_latest_ckpt(trained_run: Path, tmp_path: Path) -> None:
-    from fastfood.serve.runs import load_run, readahead_weights
+    from fastfood.inference.runs import load_run, readahead_weights
 
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
@@ -136,7 +136,7 @@ def test_model_runs_float32_whatever_the_global_policy(tmp_path: Path) -> None:
     """predict/evaluate/export run float32 even if the process (or the run) used bf16."""
     import keras
 
-    from fastfood.serve.runs import load_run
+    from fastfood.inference.runs import load_run
 
     run = untrained_run(tmp_path / "run", ["a", "b"])
     previous = keras.config.dtype_policy()
@@ -152,8 +152,8 @@ def test_model_runs_float32_whatever_the_global_policy(tmp_path: Path) -> None:
 def test_checkpoint_that_does_not_fit_is_an_error(tmp_path: Path) -> None:
     """Variables start uninitialised; a restore that cannot fill them all must fail loudly."""
     from fastfood.model import vgg19
-    from fastfood.serve.fastload import restored_variables_only
-    from fastfood.serve.runs import load_run
+    from fastfood.inference.fastload import restored_variables_only
+    from fastfood.inference.runs import load_run
 
     with restored_variables_only() as swapped:
         vgg19(3, image_size=32, width=0.5)

@@ -154,7 +154,7 @@ def test_validation_survives_a_file_that_fails_to_decode(
 def test_predict_with_dali_answers_or_names_every_odd_file(tmp_path: Path, capsys) -> None:
     """predict's own tests take the corpus through the direct and tf.data paths; DALI here."""
     from fastfood.benchmark.untrained import write_untrained_run
-    from fastfood.serve.files import collect_images
+    from fastfood.inference.files import collect_images
 
     run = write_untrained_run(tmp_path / "run", ["a", "b"], image_size=32, width=0.125)
     files = collect_images([ODD])

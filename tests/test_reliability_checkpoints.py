@@ -23,7 +23,7 @@ def _saved_run(run: Path, steps: tuple[int, ...] = (2, 4)):
     """ckpt/ with a checkpoint per step in `steps` (and the run's config/classes files)."""
     from fastfood.config import ModelConfig, RunConfig, TrainConfig
     from fastfood.train.checkpoints import Checkpoints, Position
-    from fastfood.train.rundir import write_start
+    from fastfood.rundir import write_start
 
     model, optimizer = tiny_model_and_optimizer()
     ckpts = Checkpoints(run, model, optimizer, keep=3)
@@ -124,7 +124,7 @@ def test_predict_loads_a_run_with_final_weights_only(tmp_path: Path, capsys) -> 
 
 
 def test_load_run_loads_a_run_with_final_weights_only(tmp_path: Path) -> None:
-    from fastfood.serve.runs import load_run
+    from fastfood.inference.runs import load_run
 
     model, info = load_run(_final_only_run(tmp_path))
     assert info.checkpoint == "final"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fastfood.cli import main
-from fastfood.train import rundir
+from fastfood import rundir
 from fastfood.train.schedule import lr_at
 
 TINY = ["--weights", "none", "--width", "0.125", "--image-size", "32", "--batch-size", "16",

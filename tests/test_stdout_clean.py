@@ -138,7 +138,7 @@ def test_predict_json_stdout_is_json_lines_only(loader: str, odd_set: Path,
                                                 run_and_data: tuple[Path, Path],
                                                 tmp_path: Path) -> None:
     _skip_without_dali(loader)
-    from fastfood.serve.files import collect_images
+    from fastfood.inference.files import collect_images
 
     run, _ = run_and_data
     proc = run_subprocess(["predict", "--run-dir", str(run), "--loader", loader, "--json",
@@ -160,7 +160,7 @@ def test_predict_text_stdout_has_no_native_lines(odd_set: Path,
                                                  tmp_path: Path) -> None:
     """Text mode: stdout holds each file's line and its indented answer lines, nothing else."""
     _skip_without_dali("dali")
-    from fastfood.serve.files import collect_images
+    from fastfood.inference.files import collect_images
 
     run, _ = run_and_data
     proc = run_subprocess(["predict", "--run-dir", str(run), "--loader", "dali",
@@ -185,7 +185,7 @@ def test_evaluate_json_stdout_is_one_json_object(loader: str,
     skipped = {Path(s["file"]).name: s["error"] for s in result["skipped"]}
     for name, (_, words) in MADE.items():
         assert words in skipped.get(name, ""), (name, skipped)
-    from fastfood.serve.files import collect_images
+    from fastfood.inference.files import collect_images
 
     assert result["n"] + len(result["skipped"]) == len(collect_images([data / "val"]))
 

@@ -15,7 +15,8 @@ import pytest
 
 from fastfood.cli import main
 from fastfood.config import DataConfig, LoaderConfig, ModelConfig, RunConfig, TrainConfig
-from fastfood.train import metrics, rundir
+from fastfood import rundir
+from fastfood.train import metrics
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -110,7 +111,7 @@ def test_run_dir_contents_and_load_model(make_food101, tmp_path):
     val_steps = [r["step"] for r in records if r["kind"] == "val"]
     assert val_steps == [4, 6, 8, 12]  # every 4 steps and at both epoch ends (6, 12)
 
-    from fastfood.serve.runs import load_run
+    from fastfood.inference.runs import load_run
 
     model, info = load_run(run)
     assert info.checkpoint == "best" and info.classes == ("a", "b", "c", "d")

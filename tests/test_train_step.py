@@ -223,7 +223,7 @@ def test_image_grid_tiles_images():
 
 def test_config_differences_ignore_bookkeeping():
     from fastfood.config import ModelConfig, RunConfig, TrainConfig
-    from fastfood.train.rundir import differences
+    from fastfood.rundir import differences
 
     old = RunConfig(model=ModelConfig(num_classes=8, convention="slim"),
                     train=TrainConfig(run_dir="runs/a"))

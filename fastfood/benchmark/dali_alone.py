@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--device", choices=("gpu", "cpu"), default="gpu")
     ap.add_argument("--mode", choices=("train", "eval"), default="train")
-    ap.add_argument("--crop", choices=("inception", "seed"), default="inception")
+    ap.add_argument("--crop", choices=("inception", "square"), default="inception")
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=1)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastfood.errors import FastfoodError
-from fastfood.loaders.spec import KINDS
+from fastfood.config import KINDS
 
 WHAT = ("loaders", "train", "e2e", "predict", "serve")
 LOADERS = tuple(k for k in KINDS if k != "auto")  # auto is one of the others
@@ -79,9 +79,8 @@ class BenchSettings:
 def dataset(root: str) -> tuple[str, list[str], list[int], int]:
     """(root, files, labels, num_classes): every image of the dataset, train and val."""
     from fastfood import data
-    from fastfood.data.sample import default_sample
 
-    path = root or str(default_sample())
+    path = str(data.root_of(root))
     spec = data.load(path)
     files = list(spec.train.files) + list(spec.val.files)
     labels = list(spec.train.labels) + list(spec.val.labels)

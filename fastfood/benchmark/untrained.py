@@ -1,7 +1,7 @@
 """A run directory with random weights, for benchmarks and tests that need no training.
 
 It is laid out exactly as the trainer leaves a run (config.json, classes.json and the
-model-only checkpoint in best/, via `fastfood.train.rundir` and `checkpoints`), so predict,
+model-only checkpoint in best/, via `fastfood.rundir` and `checkpoints`), so predict,
 evaluate and export read it through their normal path: a full-width VGG19 here measures
 the real cold start (550 MB of weights) without hours of training.
 """
@@ -29,9 +29,9 @@ def write_untrained_run(
     import tensorflow as tf
 
     from fastfood.model import vgg19
-    from fastfood.serve.runs import float32_policy
-    from fastfood.train.checkpoints import BEST_DIR
-    from fastfood.train.rundir import write_start
+    from fastfood.inference.runs import float32_policy
+    from fastfood.rundir import BEST_DIR
+    from fastfood.rundir import write_start
 
     run_dir = Path(run_dir)
     classes = tuple(classes)

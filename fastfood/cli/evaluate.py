@@ -14,7 +14,7 @@ import click
 
 from fastfood.cli.stdout import answers_only
 from fastfood.evaluate import SPLITS
-from fastfood.loaders.spec import FILE_KINDS
+from fastfood.config import FILE_KINDS
 
 
 @click.command()
@@ -33,7 +33,7 @@ def evaluate(run_dir: Path | None, data: Path | None, split: str, as_json: bool,
     from fastfood.data import check_root
     from fastfood.evaluate import evaluate as run_evaluation
     from fastfood.evaluate import per_class_table, write_outputs
-    from fastfood.serve.runs import resolve_run_dir
+    from fastfood.inference.runs import resolve_run_dir
 
     path = resolve_run_dir(run_dir)  # fail fast, before TensorFlow is imported
     if data is not None:

@@ -26,7 +26,7 @@ def export(run_dir: Path | None, out: Path, top_k: int, force: bool) -> None:
     """Export a trained run as a SavedModel (image bytes in, top-k classes out)."""
     from fastfood.export import check_out, export_run
     from fastfood.predict import check_top_k
-    from fastfood.serve.runs import resolve_run_dir
+    from fastfood.inference.runs import resolve_run_dir
 
     check_top_k(top_k)
     check_out(out, force)  # fail fast, before TensorFlow is imported

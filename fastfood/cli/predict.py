@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from fastfood.cli.stdout import answers_only
-from fastfood.loaders.spec import FILE_KINDS
+from fastfood.config import FILE_KINDS
 from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 
 
@@ -42,15 +42,15 @@ from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | None, top_k: int,
             as_json: bool, batch_size: int, loader: str) -> None:
     """Classify JPEG/PNG files and folders (searched recursively) with a trained run."""
-    from fastfood.benchmark.phases import PhaseTimer
+    from fastfood.phases import PhaseTimer
 
     timer = PhaseTimer()
     timer.note("tensorflow_preloaded", "tensorflow" in sys.modules)
     from fastfood.errors import FastfoodError
     from fastfood.predict import Predictor, check_top_k, format_text
-    from fastfood.serve.batches import DIRECT_MAX
-    from fastfood.serve.files import collect_images
-    from fastfood.serve.runs import readahead_weights, resolve_run_dir
+    from fastfood.inference.batches import DIRECT_MAX
+    from fastfood.inference.files import collect_images
+    from fastfood.inference.runs import readahead_weights, resolve_run_dir
 
     check_top_k(top_k)
     if batch_size < 1:

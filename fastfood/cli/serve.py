@@ -44,7 +44,7 @@ def serve(run_dir: Path | None, model_path: Path | None, host: str, port: int, m
           max_wait_ms: float, max_queue: int, max_upload_mb: float, max_pixels: int,
           top_k: int) -> None:
     """Serve a trained run: a web page to try it, an HTTP API, TF Serving's REST predict."""
-    from fastfood.serve.runs import readahead_weights, resolve_run_dir
+    from fastfood.inference.runs import readahead_weights, resolve_run_dir
 
     settings = ServeSettings(host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms,
                              max_queue=max_queue, max_upload_mb=max_upload_mb,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastfood.data.folders import is_presplit, load_folders
 from fastfood.data.food101 import is_food101, load_food101
@@ -18,7 +19,11 @@ from fastfood.data.safety import check_root, check_val_fraction
 from fastfood.data.spec import DatasetSpec, Split
 from fastfood.errors import FastfoodError
 
-__all__ = ["DatasetSpec", "Split", "check_root", "detect_layout", "load"]
+if TYPE_CHECKING:
+    from fastfood.config import DataConfig
+
+__all__ = ["DatasetSpec", "Split", "check_root", "detect_layout", "load", "load_config",
+           "root_of"]
 
 
 def detect_layout(root: str | os.PathLike[str]) -> str:
@@ -46,3 +51,17 @@ def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0)
     if layout == "food101":
         return load_food101(path)
     return load_folders(path, fraction, int(seed))
+
+
+def root_of(root: str | os.PathLike[str]) -> Path:
+    """The dataset a config's root names: the built-in sample (made on first use) when empty."""
+    if not str(root):
+        from fastfood.data.sample import default_sample
+
+        return default_sample()
+    return Path(root)
+
+
+def load_config(cfg: "DataConfig") -> DatasetSpec:
+    """The dataset a DataConfig describes (see `load`)."""
+    return load(root_of(cfg.root), cfg.val_fraction, cfg.split_seed)

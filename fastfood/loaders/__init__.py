@@ -29,12 +29,12 @@ horizontal flip (50%). In tf.data the randomness is keyed by (seed, epoch, posit
 epoch), so a resumed epoch reproduces its crops exactly; DALI's is seeded by (seed, epoch,
 shard, skip_batches): repeatable, but not position by position.
 
-Why the 'inception' (random-resized) crop is the default: it is the standard ImageNet
-training augmentation that VGG-style fine-tuning recipes assume (area 8-100%, aspect 3/4-4/3),
-it adds scale augmentation that the seed project's fixed-size square lacks, and both loaders
-can decode only the crop window (DALI ``fn.decoders.image_random_crop``, TF
-``decode_and_crop_jpeg``), which is cheaper than decoding the whole image. 'seed' keeps the
-seed project's random square of side ``min(h, w) - 20`` for comparison runs.
+Why the 'inception' (random-resized) crop is the fine-tuning default: it is the standard
+ImageNet training augmentation that VGG-style fine-tuning recipes assume (area 8-100%, aspect
+3/4-4/3), it adds scale augmentation that a fixed-size square lacks, and both loaders can
+decode only the crop window (DALI ``fn.decoders.image_random_crop``, TF
+``decode_and_crop_jpeg``), which is cheaper than decoding the whole image. 'square' is a
+random square of side ``min(h, w) - 20``: almost the whole image, the from-scratch default.
 
 Eval mode: every file once, in input order; the centre square ``side = min(h, w)`` at integer
 offsets ``((h-side)//2, (w-side)//2)``; one antialiased bilinear resize (TF
@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any
 from fastfood.errors import FastfoodError
 from fastfood.loaders import order, validate
 from fastfood.loaders.request import LoaderRequest
-from fastfood.loaders.spec import KINDS
+from fastfood.config import MAX_PIXELS
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -105,9 +105,7 @@ def dali_available() -> bool:
 
 
 def resolve_kind(kind: str) -> str:
-    """'auto' -> 'dali' or 'tfdata'; other kinds are checked and returned."""
-    if kind not in KINDS:
-        raise FastfoodError(f"--loader must be one of {', '.join(KINDS)}, got {kind!r}")
+    """'auto' -> 'dali' or 'tfdata'; 'dali' where its plugin does not import is an error."""
     if kind == "auto":
         return "dali" if dali_available() else "tfdata"
     if kind == "dali" and not dali_available():
@@ -118,15 +116,17 @@ def resolve_kind(kind: str) -> str:
     return kind
 
 
-def preflight(files: Sequence[str]) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
+def preflight(files: Sequence[str], max_pixels: int = MAX_PIXELS
+              ) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
     """(indices of the usable files, (path, reason) of the others), remembered per list."""
-    return _preflight(tuple(str(f) for f in files))
+    return _preflight(tuple(str(f) for f in files), max_pixels)
 
 
 @functools.lru_cache(maxsize=4)
-def _preflight(files: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
+def _preflight(files: tuple[str, ...], max_pixels: int
+               ) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
     """check_files, remembered: the loop builds a dataset per epoch over the same list."""
-    good, bad = validate.check_files(files)
+    good, bad = validate.check_files(files, max_pixels)
     if bad:
         named = "; ".join(f"{p} ({r})" for p, r in bad[:_MAX_NAMED])
         more = f"; and {len(bad) - _MAX_NAMED} more" if len(bad) > _MAX_NAMED else ""
@@ -146,7 +146,7 @@ def build(
     """A dataset of ``(images uint8 [B,S,S,3], labels int32 [B])``; see the module docstring.
 
     ``request``: the fields of ``LoaderRequest`` (training, batch_size, image_size, seed,
-    shard, epoch, epochs, skip_batches, crop, num_threads, device, skips), checked there.
+    shard, epoch, epochs, skip_batches, crop, num_threads, device, skips, max_pixels).
     ``report``: when given, ``(path, reason)`` of every file skipped by the preflight is
     appended to it.
     """
@@ -165,7 +165,7 @@ def build_request(request: LoaderRequest, files: Sequence[str], labels: Sequence
         raise FastfoodError("no image files to load (empty file list)")
 
     if request.kind != "synthetic":
-        good, bad = _preflight(tuple(files))
+        good, bad = _preflight(tuple(files), request.max_pixels)
         if report is not None:
             report.extend(bad)
         if not good:

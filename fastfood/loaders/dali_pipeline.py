@@ -25,7 +25,7 @@ and on ``peek_image_shape``) to match TensorFlow, which has no EXIF support. On 
 Training ('inception' crop, the default): ``fn.decoders.image_random_crop`` with area
 0.08-1 and aspect ratio 3/4-4/3 decodes only the crop window, then the resize to S x S with a
 50% coin-flip mirror (on the CPU in the same pass; on the GPU ``fn.crop_mirror_normalize``).
-'seed' crop: a random square of side ``min(h, w) - 2*margin`` via ``fn.decoders.image_crop``.
+'square' crop: a random square of side ``min(h, w) - 2*margin`` via ``fn.decoders.image_crop``.
 
 Eval: the centre square ``side = min(h, w)`` at ``((h-side)//2, (w-side)//2)``, computed
 from ``fn.peek_image_shape`` with DALI integer arithmetic (floor division, as TensorFlow),
@@ -49,7 +49,7 @@ from fastfood.loaders import native
 from fastfood.loaders.budget import Budget, budget
 from fastfood.loaders.order import padded_eval_indices
 from fastfood.loaders.request import LoaderRequest
-from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SEED_MARGIN
+from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SQUARE_MARGIN
 
 # nvJPEG settings for device='mixed', after NVIDIA's DALI ResNet-50 examples: send 65% of
 # the JPEGs to the hardware decoder (A100/H100) and the rest to the CUDA decoder, which run
@@ -155,10 +155,10 @@ def fastfood_pipeline(
                 num_attempts=CROP_ATTEMPTS,
                 **dec,
             )
-        elif crop == "seed":
+        elif crop == "square":
             shape = fn.peek_image_shape(encoded, adjust_orientation=False)
             short = dmath.min(shape[0], shape[1])
-            side = short - 2 * SEED_MARGIN * (short > 4 * SEED_MARGIN)
+            side = short - 2 * SQUARE_MARGIN * (short > 4 * SQUARE_MARGIN)
             side = fn.cast(side, dtype=types.FLOAT)
             images = fn.decoders.image_crop(
                 encoded,
@@ -169,7 +169,7 @@ def fastfood_pipeline(
                 **dec,
             )
         else:
-            raise ValueError(f"crop must be 'inception' or 'seed', got {crop!r}")
+            raise ValueError(f"crop must be 'inception' or 'square', got {crop!r}")
         images = _resize(images, image_size, device, mirror=fn.random.coin_flip(probability=0.5))
     else:
         shape = fn.peek_image_shape(encoded, adjust_orientation=False)

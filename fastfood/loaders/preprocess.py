@@ -27,7 +27,7 @@ import math
 
 import tensorflow as tf
 
-from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SEED_MARGIN
+from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SQUARE_MARGIN
 
 
 def is_jpeg(contents: tf.Tensor) -> tf.Tensor:
@@ -85,7 +85,7 @@ def crop_window(
     area_range: tuple[float, float] = AREA_RANGE,
     aspect_range: tuple[float, float] = ASPECT_RANGE,
     attempts: int = CROP_ATTEMPTS,
-    margin: int = SEED_MARGIN,
+    margin: int = SQUARE_MARGIN,
 ) -> tf.Tensor:
     """Random training crop ``[y0, x0, h, w]`` (int32) for an image of ``height x width``.
 
@@ -97,20 +97,20 @@ def crop_window(
     crop whose aspect ratio is clamped into ``aspect_range`` (the whole image when its own
     ratio is in range), as torchvision does.
 
-    'seed': a square of side ``min(h, w) - 2*margin`` placed uniformly at random; images whose
+    'square': a square of side ``min(h, w) - 2*margin`` placed uniformly at random; images whose
     short side is at most ``4*margin`` use the whole short side.
     """
     h = tf.cast(height, tf.int32)
     w = tf.cast(width, tf.int32)
     keys = tf.random.experimental.stateless_split(tf.cast(key, tf.int64), num=4)
-    if crop == "seed":
+    if crop == "square":
         short = tf.minimum(h, w)
         side = tf.where(short > 4 * margin, short - 2 * margin, short)
         y0 = _uniform_int(keys[0], h - side + 1)
         x0 = _uniform_int(keys[1], w - side + 1)
         return tf.stack([y0, x0, side, side])
     if crop != "inception":
-        raise ValueError(f"crop must be 'inception' or 'seed', got {crop!r}")
+        raise ValueError(f"crop must be 'inception' or 'square', got {crop!r}")
 
     hf = tf.cast(h, tf.float32)
     wf = tf.cast(w, tf.float32)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastfood.errors import FastfoodError
-from fastfood.loaders.spec import CROPS, KINDS
+from fastfood.config import CROPS, KINDS, MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class LoaderRequest:
     pipelines: int = 1  # pipelines this process runs side by side (one per local replica)
     device: str = ""
     endless: bool = False  # DALI: hand the dataset over bare on the host too (see dali.py)
+    max_pixels: int = MAX_PIXELS  # the preflight's pixel cap (0: none)
     skips: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:

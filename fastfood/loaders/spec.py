@@ -1,7 +1,8 @@
 """Numbers every loader must agree on, in one TF-free and DALI-free place.
 
 The tf.data ops (``preprocess.py``) and the DALI pipeline (``dali_pipeline.py``) both read
-these, so a change to the augmentation reaches both loaders at once.
+these, so a change to the augmentation reaches both loaders at once. The choice lists
+(kinds, crops) live with the rest of the product's choices in ``fastfood.config``.
 """
 
 # Random-resized ('inception') training crop: area fraction and aspect ratio (w/h) ranges,
@@ -10,11 +11,7 @@ AREA_RANGE = (0.08, 1.0)
 ASPECT_RANGE = (3.0 / 4.0, 4.0 / 3.0)
 CROP_ATTEMPTS = 10
 
-# The 'seed' training crop: a random square of side min(h, w) - 2 * SEED_MARGIN, the crop of
-# the plain tf.data baseline (benchmarks/peers.py), kept for runs comparable with it.
-SEED_MARGIN = 10
-
-CROPS = ("inception", "seed")
-# Loaders that read image files (predict and evaluate take these); synthetic makes its batch up.
-FILE_KINDS = ("auto", "dali", "tfdata")
-KINDS = (*FILE_KINDS, "synthetic")
+# The 'square' training crop: a random square of side min(h, w) - 2 * SQUARE_MARGIN (almost
+# the whole image, 10 px in from the shorter side), the crop of the plain tf.data baseline
+# (benchmarks/peers.py); the from-scratch default.
+SQUARE_MARGIN = 10

@@ -23,11 +23,9 @@ skipped by seeking), so the check stays cheap next to decoding.
 Pixel cap: a JPEG of a few hundred bytes can declare a 10000 x 10000 frame, which decodes
 to 300 MB per parallel decode. The preflight reads the frame size from the JPEG frame header
 (SOF) or the PNG IHDR chunk and refuses images of more than ``MAX_PIXELS`` pixels, Pillow's
-own ``Image.MAX_IMAGE_PIXELS`` (89,478,485, about 268 MB once decoded to RGB). The
-environment variable ``FASTFOOD_MAX_PIXELS`` sets another cap (0 turns it off) for every
-command and loader at once: an environment variable rather than a flag, so that training,
-predict, evaluate, bench and the loaders' own callers read the same cap without threading
-it through every call.
+own ``Image.MAX_IMAGE_PIXELS`` (89,478,485, about 268 MB once decoded to RGB). It is a
+training setting (``--max-pixels``, ``LoaderConfig.max_pixels``, 0 turns it off) since it
+decides which files train; predict and evaluate use the run's own value.
 
 A file that passes can still be corrupt inside the compressed data; the loaders name such a
 file when they meet it (see ``skips.py``). No TensorFlow here.
@@ -39,11 +37,7 @@ import os
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from fastfood.errors import FastfoodError
-
-# Pillow's Image.MAX_IMAGE_PIXELS: 1 GiB / 4 bytes per pixel / 3, its decompression-bomb limit.
-MAX_PIXELS = 89_478_485
-MAX_PIXELS_ENV = "FASTFOOD_MAX_PIXELS"
+from fastfood.config import MAX_PIXELS
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -62,28 +56,12 @@ _OTHER_FORMATS = (
 )
 
 
-def max_pixels() -> int:
-    """The pixel cap in force: ``FASTFOOD_MAX_PIXELS`` when set (0: no cap), else MAX_PIXELS."""
-    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
-    if not raw:
-        return MAX_PIXELS
-    try:
-        value = int(raw.replace("_", "").replace(",", ""))
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise FastfoodError(f"{MAX_PIXELS_ENV} must be a whole number of pixels (0: no cap), "
-                            f"got {raw!r}")
-    return value
-
-
-def check_file(path: str, pixel_cap: int | None = None) -> str | None:
+def check_file(path: str, pixel_cap: int = MAX_PIXELS) -> str | None:
     """Why ``path`` cannot be used as an image, or None when it passes the preflight.
 
-    ``pixel_cap``: the most pixels an image may declare (0: no cap); None reads
-    :func:`max_pixels`.
+    ``pixel_cap``: the most pixels an image may declare (0: no cap).
     """
-    cap = max_pixels() if pixel_cap is None else pixel_cap
+    cap = pixel_cap
     try:
         size = os.path.getsize(path)
         if size == 0:
@@ -120,7 +98,7 @@ def check_file(path: str, pixel_cap: int | None = None) -> str | None:
 def _too_many_pixels(width: int, height: int, cap: int) -> str | None:
     if cap and width * height > cap:
         return (f"image declares {width}x{height} = {width * height:,} pixels, over the "
-                f"{cap:,}-pixel cap (set {MAX_PIXELS_ENV} to change it)")
+                f"{cap:,}-pixel cap (--max-pixels changes it)")
     return None
 
 
@@ -186,13 +164,13 @@ def _jpeg_header_problem(f: BinaryIO, size: int, cap: int) -> str | None:
         pos += 2 + length
 
 
-def check_files(files: Sequence[str]) -> tuple[list[int], list[tuple[str, str]]]:
+def check_files(files: Sequence[str], pixel_cap: int = MAX_PIXELS
+                ) -> tuple[list[int], list[tuple[str, str]]]:
     """``(good_indices, bad)``: indices into ``files`` that pass, and ``(path, reason)`` of the rest."""
     good: list[int] = []
     bad: list[tuple[str, str]] = []
-    cap = max_pixels()
     for i, path in enumerate(files):
-        reason = check_file(str(path), cap)
+        reason = check_file(str(path), pixel_cap)
         if reason is None:
             good.append(i)
         else:

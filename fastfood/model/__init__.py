@@ -12,18 +12,16 @@ from fastfood.model.factory import build
 from fastfood.model.fc6 import FC6
 from fastfood.model.preprocessing import CONVENTIONS, Preprocess
 from fastfood.model.regularization import head_variables, l2_loss
-from fastfood.model.vgg import NORMS, convention_of, norm_of, resolve_norm, vgg19
+from fastfood.model.vgg import convention_of, norm_of, vgg19
 
 __all__ = [
     "CONVENTIONS",
     "FC6",
-    "NORMS",
     "Preprocess",
     "build",
     "convention_of",
     "head_variables",
     "l2_loss",
     "norm_of",
-    "resolve_norm",
     "vgg19",
 ]

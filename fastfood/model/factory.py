@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastfood.config import ModelConfig
+from fastfood.config import ModelConfig, is_random_init, resolve_norm
 
 
 def build(cfg: ModelConfig, *, load_weights: bool = True, num_classes: int = 0) -> Any:
@@ -21,9 +21,9 @@ def build(cfg: ModelConfig, *, load_weights: bool = True, num_classes: int = 0) 
     The layout (batch norm or not) follows `cfg.norm` and the run's weights setting,
     whether or not the weights are loaded now, so a trained run is rebuilt as it trained.
     """
-    from fastfood.model.vgg import resolve_norm, vgg19
+    from fastfood.model.vgg import vgg19
 
-    weights = cfg.weights if load_weights and cfg.weights not in ("", "none") else None
+    weights = cfg.weights if load_weights and not is_random_init(cfg.weights) else None
     return vgg19(
         num_classes or cfg.num_classes, image_size=cfg.image_size, width=cfg.width,
         dropout=cfg.dropout, weights=weights,

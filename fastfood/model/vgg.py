@@ -26,6 +26,7 @@ from typing import Any
 
 import keras
 
+from fastfood.config import is_random_init, resolve_norm
 from fastfood.errors import FastfoodError
 from fastfood.model.fc6 import FC6
 from fastfood.model.init import bn_kernel_initializer, kernel_initializer
@@ -42,22 +43,10 @@ log = logging.getLogger("fastfood")
 
 #: The smallest input that still leaves pool5 with one pixel.
 MIN_IMAGE_SIZE = 2 ** len(BLOCKS)
-#: --norm: auto (batch for random init, none for pretrained weights), batch, none.
-NORMS = ("auto", "batch", "none")
 #: Batch norm as torchvision's: running averages over ~10 steps (not Keras' ~100, which
 #: lags the fast-moving weights of a short run from scratch), epsilon 1e-5.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
-
-
-def resolve_norm(norm: str, weights: str | None) -> str:
-    """'batch' or 'none': what norm='auto' means for these weights (None/'none': random)."""
-    if norm not in NORMS:
-        raise FastfoodError(f"--norm {norm!r}: must be one of {', '.join(NORMS)}")
-    if norm != "auto":
-        return norm
-    random_init = weights is None or str(weights).lower() in ("", "none")
-    return "batch" if random_init else "none"
 
 
 def vgg19(
@@ -85,7 +74,7 @@ def vgg19(
     `model.fastfood_load_summary` (None for random init).
     """
     _check_args(num_classes, image_size, width, dropout)
-    if weights is not None and str(weights).lower() == "none":
+    if is_random_init(weights):
         weights = None
     batch_norm = resolve_norm(norm, weights) == "batch"
     if convention is not None:

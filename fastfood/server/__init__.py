@@ -9,6 +9,6 @@
     page.html    the single self-contained page served at /
 
 The pixels and the forward pass are predict's (`fastfood.loaders.preprocess.eval_image`,
-`fastfood.serve.forward.Forward`), so a file gets the same answer from the server, from
+`fastfood.inference.forward.Forward`), so a file gets the same answer from the server, from
 `fastfood predict` and from the exported SavedModel.
 """

@@ -16,7 +16,7 @@ import numpy as np
 
 from fastfood.predict import Guess
 from fastfood.server.uploads import UploadError, check_bytes
-from fastfood.train.rundir import RunInfo
+from fastfood.rundir import RunInfo
 
 
 class ServedModel:
@@ -26,7 +26,7 @@ class ServedModel:
         import tensorflow as tf
 
         from fastfood.loaders.preprocess import eval_image
-        from fastfood.serve.forward import Forward
+        from fastfood.inference.forward import Forward
 
         self.info = info
         self.classes = tuple(info.classes)
@@ -42,7 +42,7 @@ class ServedModel:
     def load(cls, run_dir: str | os.PathLike[str] | None = None,
              model_path: str | os.PathLike[str] | None = None) -> "ServedModel":
         """Load a run as predict does (float32, best/ else final/ else newest ckpt/)."""
-        from fastfood.serve.runs import load_run, resolve_run_dir
+        from fastfood.inference.runs import load_run, resolve_run_dir
 
         model, info = load_run(resolve_run_dir(run_dir, model_path), model_path)
         return cls(model, info)
@@ -71,7 +71,7 @@ class ServedModel:
 
     def top_k(self, probs: np.ndarray, k: int) -> list[list[Guess]]:
         """The k most likely classes of each row, most likely first."""
-        from fastfood.serve.forward import top_k
+        from fastfood.inference.forward import top_k
 
         indices, values = top_k(np.atleast_2d(probs), k)
         return [[Guess(int(c), self.classes[c], self.display_names[c], float(p))

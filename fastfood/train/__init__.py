@@ -1,7 +1,7 @@
 """Training: the step, the loop and everything a run leaves behind in its run directory.
 
     summary = fastfood.train.train_and_evaluate(run_config)
-    model, info = fastfood.serve.runs.load_run("runs/quickstart")
+    model, info = fastfood.inference.runs.load_run("runs/quickstart")
 
 The loop (loop.py) is the only place with side effects; the step, the schedule, the
 precision choice and the checkpoint helpers are small pieces that are tested alone.

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CKPT_DIR = "ckpt"
-BEST_DIR = "best"
-FINAL_DIR = "final"
+from fastfood.rundir import BEST_DIR, CKPT_DIR, FINAL_DIR
 
 
 @dataclass(frozen=True)
@@ -197,38 +195,6 @@ class Checkpoints:
 
             raise FastfoodError(f"no readable checkpoint in {self.source / CKPT_DIR}")
         return None
-
-
-def restore_weights(model: Any, run_dir: str | Path) -> tuple[str, str]:
-    """Load trained weights into `model`: best/, else final/, else the latest ckpt/.
-
-    Returns (which, path). Only the model is read; optimizer state is skipped.
-    """
-    import tensorflow as tf
-
-    from fastfood.errors import FastfoodError
-
-    run_dir = Path(run_dir)
-    candidates = [
-        ("best", tf.train.latest_checkpoint(str(run_dir / BEST_DIR))),
-        ("final", str(run_dir / FINAL_DIR / "final")
-         if (run_dir / FINAL_DIR / "final.index").exists() else None),
-        ("latest", tf.train.latest_checkpoint(str(run_dir / CKPT_DIR))),
-    ]
-    problems = []
-    for which, path in candidates:
-        if not path:
-            continue
-        try:  # read(): final/ is a model-only write() without the save_counter restore() wants
-            tf.train.Checkpoint(model=model).read(path).expect_partial() \
-                .assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as err:
-            problems.append(f"{path} ({type(err).__name__})")
-            continue
-        return which, path
-    if problems:
-        raise FastfoodError(f"{run_dir}: no checkpoint can be loaded: {'; '.join(problems)}")
-    raise FastfoodError(f"{run_dir} has no checkpoint (looked in best/, final/ and ckpt/)")
 
 
 def _write_error(prefix: Path, err: BaseException, previous: str | None, run_dir: Path):

@@ -22,7 +22,9 @@ from typing import IO, Any
 
 from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError
-from fastfood.train import distribute, precision, recipe, rundir, setup
+from fastfood import rundir
+from fastfood.train import distribute, precision, recipe, setup
+from fastfood.train.resume import resolve as resolve_run
 from fastfood.train.checkpoints import Checkpoints, Position
 from fastfood.train.lockstep import Lockstep, StopFlag
 from fastfood.train.metrics import MetricsLog
@@ -43,7 +45,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     130/143 when SIGINT/SIGTERM stopped the run (after saving).
     """
     stream = stream or sys.stderr
-    config, spec, run_dir, continuing = rundir.resolve(config, resume, spec)
+    config, spec, run_dir, continuing = resolve_run(config, resume, spec)
 
     import keras
 

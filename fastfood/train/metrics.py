@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-METRICS = "metrics.jsonl"
-TB = "tb"
+from fastfood.rundir import METRICS, TB
 
 
 def _metadata(plugin: str, data_class: int) -> Any:

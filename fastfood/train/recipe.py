@@ -1,14 +1,15 @@
 """The training recipe a run gets: the defaults that depend on the weights and the batch.
 
-Two recipes, chosen by `--weights` (BENCHMARKS.md, "Learning", has the side-by-side runs):
+Two recipes, chosen by `--weights` (BENCHMARKS.md, "Learning", has the side-by-side runs;
+the values are declared in fastfood.config):
 
-- Fine-tuning pretrained weights keeps the seed's: the plain VGG19, SGD lr 1e-3 at batch 64
-  with momentum 0.9, no warm-up, linear decay to lr * 1e-4, Inception-style random-resized
-  crops.
+- Fine-tuning pretrained weights: the plain VGG19, SGD lr 1e-3 at batch 64 with momentum
+  0.9, no warm-up, linear decay to lr * 1e-4, Inception-style random-resized crops (the
+  standard ImageNet augmentation VGG fine-tuning assumes).
 - From scratch (`--weights none`): VGG19 with batch norm, lr 0.01 at batch 64 after a
-  2-epoch linear warm-up, and a mild crop (the seed's: a random square, almost the whole
-  image) since random-resized crops down to 8 % of the image hide most of what a small
-  random network has to learn from in a short run.
+  2-epoch linear warm-up, and a mild crop (a random square, almost the whole image), since
+  random-resized crops down to 8 % of the image hide most of what a small random network
+  has to learn from in a short run.
 
 Any setting given explicitly (not None / 'auto') wins. The learning rates scale linearly
 with the global batch (Goyal et al., 2017). A run's config is resolved once, before anything
@@ -19,21 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from fastfood.config import RunConfig
-
-#: The batch the default rates are given for; other batches scale them linearly.
-REFERENCE_BATCH = 64
-#: lr at REFERENCE_BATCH: fine-tuning (the seed's), from scratch with BN, plain from scratch.
-FINETUNE_LR = 1e-3
-SCRATCH_LR = 0.01  # 0.02 did as well on the digits, worse on the built-in sample
-SCRATCH_PLAIN_LR = 0.006
-SCRATCH_WARMUP_EPOCHS = 2.0
-FINETUNE_CROP = "inception"
-SCRATCH_CROP = "seed"
-
-
-def is_random_init(weights: str | None) -> bool:
-    return weights is None or str(weights).lower() in ("", "none")
+from fastfood.config import (
+    FINETUNE_CROP,
+    FINETUNE_LR,
+    REFERENCE_BATCH,
+    SCRATCH_CROP,
+    SCRATCH_LR,
+    SCRATCH_PLAIN_LR,
+    SCRATCH_WARMUP_EPOCHS,
+    RunConfig,
+    is_random_init,
+    resolve_norm,
+)
 
 
 def default_lr(weights: str | None, norm: str, batch_size: int) -> float:
@@ -50,8 +48,6 @@ def resolve(config: RunConfig) -> RunConfig:
 
     Idempotent. The resolved config is what the run trains with and what config.json keeps.
     """
-    from fastfood.model import resolve_norm
-
     m, t, lo = config.model, config.train, config.loader
     random_init = is_random_init(m.weights)
     norm = resolve_norm(m.norm, m.weights)

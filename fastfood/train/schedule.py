@@ -1,6 +1,6 @@
 """The learning-rate schedule: linear warm-up, then linear or cosine decay to lr * end_factor.
 
-Without warm-up and with linear decay it is the seed's schedule. It is a Keras
+Without warm-up and with linear decay it is the classic VGG fine-tuning schedule. It is a Keras
 LearningRateSchedule evaluated on the optimizer's own step counter, so it lives in the
 checkpoint with the optimizer and a resumed run continues on exactly the same curve. The
 rates themselves (and the warm-up a run gets by default) are `fastfood.train.recipe`'s.
@@ -13,22 +13,18 @@ from typing import Any
 
 import keras
 
-SCHEDULES = ("linear", "cosine")
-
 
 @keras.saving.register_keras_serializable(package="fastfood")
 class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     """lr rising linearly over `warmup_steps`, then falling to lr * end_factor at total_steps.
 
     Warm-up steps s < warmup_steps get lr * (s + 1) / warmup_steps (step 0 already learns,
-    the last one is at lr); `shape` is the fall after them: 'linear' (polynomial, power 1,
-    the seed's) or 'cosine'. Flat at lr * end_factor after total_steps.
+    the last one is at lr); `shape` is the fall after them: 'linear' (polynomial, power 1)
+    or 'cosine' (config.SCHEDULES). Flat at lr * end_factor after total_steps.
     """
 
     def __init__(self, lr: float, total_steps: int, warmup_steps: int = 0,
                  end_factor: float = 1e-4, shape: str = "linear"):
-        if shape not in SCHEDULES:
-            raise ValueError(f"schedule {shape!r}: must be one of {', '.join(SCHEDULES)}")
         self.lr = float(lr)
         self.total_steps = max(1, int(total_steps))
         self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps - 1))
@@ -56,7 +52,7 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 def lr_schedule(lr: float, total_steps: int, *, warmup_steps: int = 0,
                 end_factor: float = 1e-4, shape: str = "linear") -> WarmupDecay:
-    """The run's schedule (see WarmupDecay); warmup_steps=0, 'linear' is the seed's curve."""
+    """The run's schedule (see WarmupDecay); warmup_steps=0 and 'linear' is a plain linear decay."""
     return WarmupDecay(lr, total_steps, warmup_steps, end_factor, shape)
 
 

@@ -29,7 +29,7 @@ def _default_l2(weight_decay: float) -> LossFn:
 
 def make_optimizer(learning_rate: Any, momentum: float, *, loss_scale: bool,
                    head_variables: Any = (), head_lr_mult: float = 1.0) -> Any:
-    """SGD with momentum (the seed's optimizer), wrapped for dynamic loss scaling under fp16.
+    """SGD with momentum (VGG's original optimizer), wrapped for dynamic loss scaling under fp16.
 
     `head_variables` (fc8's, from `fastfood.model.head_variables`) learn at
     `head_lr_mult` times the rate: a fresh head on a pretrained body can move faster than

@@ -27,10 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fastfood.benchmark.phases import PhaseTimer
+from fastfood.phases import PhaseTimer
 from fastfood.errors import FastfoodError
 from fastfood.paths import runs_dir
-from fastfood.train.rundir import CONFIG, RunInfo, latest_run_dir, read_info
+from fastfood.rundir import CONFIG, RunInfo, latest_run_dir, read_info
 
 
 def resolve_run_dir(
@@ -81,7 +81,7 @@ def readahead_weights(run_dir: str | Path) -> threading.Thread | None:
     """
     if not hasattr(os, "posix_fadvise"):
         return None
-    from fastfood.train.checkpoints import BEST_DIR, CKPT_DIR, FINAL_DIR
+    from fastfood.rundir import BEST_DIR, CKPT_DIR, FINAL_DIR
 
     run_dir = Path(run_dir)
     files = [f for d in (BEST_DIR, FINAL_DIR) for f in (run_dir / d).glob("*.data-*")]
@@ -123,7 +123,7 @@ def load_run(
     timer: PhaseTimer | None = None,
 ) -> tuple[Any, RunInfo]:
     """(float32 keras.Model with trained weights, RunInfo) of a run; see the module doc."""
-    from fastfood.serve.fastload import import_tensorflow, restored_variables_only
+    from fastfood.inference.fastload import import_tensorflow, restored_variables_only
 
     timer = timer or PhaseTimer(enabled=False)
     with timer.phase("import_tensorflow"):
@@ -148,7 +148,7 @@ def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -
     each read with `Checkpoint.read()` and checked to have matched every model variable);
     `--model PATH` is read the same way.
     """
-    from fastfood.train.checkpoints import restore_weights
+    from fastfood.rundir import restore_weights
 
     if model_path is None:
         return restore_weights(model, run_dir)

@@ -1,36 +1,20 @@
-"""The run directory: what a training run leaves behind, and how others read it back.
+"""Where a training run goes, and whether a run dir that holds one may be continued.
 
-    runs/<name>/
-      config.json     the resolved RunConfig (data root, classes count, convention filled in)
-      classes.json    {"classes": [...], "display_names": [...], "convention": "slim"}
-      metrics.jsonl   one JSON object per line: kind (train|val), step, epoch, time, values
-      tb/train, tb/val  TensorBoard summaries
-      ckpt/           the last few full checkpoints (model, optimizer, loop position)
-      best/           the weights with the best validation top-1 so far
-      final/          the weights at the end of training
-      summary.json    written when training finishes
-
-predict, evaluate, export and serve load a run with `fastfood.serve.runs.load_run`; the
-trainer calls `resolve(...)`, which decides between a fresh run, a resume, and a refusal.
+`resolve` reads the data, picks the run dir and decides between a fresh run, a resume and
+a refusal: settings that shape the weights or the meaning of the saved position
+(`STRUCTURAL`) may not change, other settings may change only with --resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError
-from fastfood.paths import runs_dir
-
-CONFIG = "config.json"
-CLASSES = "classes.json"
-SUMMARY = "summary.json"
+from fastfood.rundir import latest_run_dir, new_run_dir, read_classes, read_config
 
 #: Settings a resumed run must share with the run it continues: they shape the weights
 #: or the meaning of the saved position in the epoch.
@@ -45,88 +29,6 @@ STRUCTURAL = (
 
 #: Fields that never make two runs different (where the run is, bookkeeping of resume).
 IGNORED = {("train", "run_dir")}
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """A trained run as its consumers see it."""
-
-    run_dir: Path
-    config: RunConfig
-    classes: tuple[str, ...]
-    display_names: tuple[str, ...]
-    convention: str
-    checkpoint: str = ""  # which weights load_run restored: best | final | latest
-    checkpoint_path: str = ""
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def image_size(self) -> int:
-        return self.config.model.image_size
-
-
-def new_run_dir(parent: str | Path | None = None) -> Path:
-    """runs/<YYYYmmdd-HHMMSS>, with a -2, -3, ... suffix if that exists already."""
-    base = Path(parent) if parent is not None else runs_dir()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path, n = base / stamp, 1
-    while path.exists():
-        n += 1
-        path = base / f"{stamp}-{n}"
-    return path
-
-
-def latest_run_dir(parent: str | Path | None = None) -> Path | None:
-    """The most recently modified run under `parent` (runs/) that has a config.json."""
-    base = Path(parent) if parent is not None else runs_dir()
-    if not base.is_dir():
-        return None
-    runs = [p for p in base.iterdir() if (p / CONFIG).is_file()]
-    return max(runs, key=lambda p: (p / CONFIG).stat().st_mtime) if runs else None
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename): a kill never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
-def read_config(run_dir: str | Path) -> RunConfig | None:
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        return None
-    try:
-        return RunConfig.load(path)
-    except (ValueError, TypeError, FastfoodError) as err:  # FastfoodError: a value out of range
-        raise FastfoodError(f"{path}: not a fastfood run config ({err})") from None
-
-
-def read_classes(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / CLASSES
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        return {"classes": list(data["classes"]),
-                "display_names": list(data.get("display_names") or data["classes"]),
-                "convention": str(data.get("convention", ""))}
-    except (ValueError, KeyError, TypeError) as err:
-        raise FastfoodError(f"{path}: not a fastfood classes file ({err})") from None
-
-
-def write_start(run_dir: Path, config: RunConfig, classes: tuple[str, ...],
-                display_names: tuple[str, ...]) -> None:
-    """config.json and classes.json, written when the run starts or resumes."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / CONFIG, config.to_dict())
-    write_json(run_dir / CLASSES, {"classes": list(classes),
-                                   "display_names": list(display_names),
-                                   "convention": config.model.convention})
-
 
 def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, str, Any, Any]]:
     """(section, field, old, new) for every setting that differs, ignoring bookkeeping.
@@ -146,12 +48,6 @@ def differences(old: RunConfig, new: RunConfig) -> list[tuple[str, str, Any, Any
             if old_value != new_value:
                 out.append((section, key, old_value, new_value))
     return out
-
-
-def _describe(diffs: list[tuple[str, str, Any, Any]]) -> str:
-    return ", ".join(f"{section}.{key} {old!r} -> {new!r}" for section, key, old, new in diffs[:4]) \
-        + (f" and {len(diffs) - 4} more" if len(diffs) > 4 else "")
-
 
 def check_resumable(run_dir: Path, old: RunConfig, new: RunConfig,
                     old_classes: list[str] | None, new_classes: tuple[str, ...]) -> None:
@@ -177,22 +73,6 @@ def check_resumable(run_dir: Path, old: RunConfig, new: RunConfig,
                 "(start a new run with another --run-dir)"
             )
 
-
-def read_info(run_dir: str | Path) -> RunInfo:
-    """config.json + classes.json of a run, checked; FastfoodError when it is no run."""
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise FastfoodError(f"run directory {path} does not exist")
-    config = read_config(path)
-    classes = read_classes(path)
-    if config is None or classes is None:
-        missing = CONFIG if config is None else CLASSES
-        raise FastfoodError(f"{path} is not a fastfood run directory (no {missing})")
-    convention = classes["convention"] or config.model.convention or "slim"
-    return RunInfo(path, config, tuple(classes["classes"]), tuple(classes["display_names"]),
-                   convention)
-
-
 def _check_writable_place(run_dir: Path) -> None:
     """--run-dir must be (or be creatable as) a folder: say so now, before the slow part."""
     for path in (run_dir, *run_dir.parents):
@@ -201,7 +81,6 @@ def _check_writable_place(run_dir: Path) -> None:
                 what = "--run-dir" if path == run_dir else "a parent of --run-dir"
                 raise FastfoodError(f"{what} {path} is a file, not a folder")
             return
-
 
 def resolve(config: RunConfig, resume: bool, spec: Any) -> tuple[RunConfig, Any, Path, bool]:
     """Read the data, pick the run dir, and decide: fresh run, continue, or refuse.
@@ -216,13 +95,8 @@ def resolve(config: RunConfig, resume: bool, spec: Any) -> tuple[RunConfig, Any,
     from fastfood.train.checkpoints import has_checkpoint
 
     config = recipe.resolve(config)  # no 'auto' or None left: what config.json keeps
-    root = config.data.root
-    if not root:
-        from fastfood.data.sample import default_sample
-
-        root = str(default_sample())
     if spec is None:
-        spec = data.load(root, config.data.val_fraction, config.data.split_seed)
+        spec = data.load_config(config.data)
     if len(spec.train) == 0:
         raise FastfoodError(f"--data {spec.root}: the training split has no images")
     if config.train.run_dir:

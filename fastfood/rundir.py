@@ -1,0 +1,155 @@
+"""The run directory: the format a training run leaves behind, read by everyone else.
+
+    runs/<name>/
+      config.json     the resolved RunConfig (data root, classes count, convention filled in)
+      classes.json    {"classes": [...], "display_names": [...], "convention": "slim"}
+      metrics.jsonl   one JSON object per line: kind (train|val), step, epoch, time, values
+      tb/train, tb/val  TensorBoard summaries
+      ckpt/           the last few full checkpoints (model, optimizer, loop position)
+      best/           the weights with the best validation top-1 so far
+      final/          the weights at the end of training
+      summary.json    written when training finishes
+
+A neutral module: training writes this format, and inference, the server, evaluate and the
+benchmarks read it, so none of them imports another's package to find a file. Whether a
+run dir may be continued is a training decision (`fastfood.train.resume`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastfood.config import RunConfig
+from fastfood.errors import FastfoodError
+from fastfood.paths import runs_dir
+
+CONFIG = "config.json"
+CLASSES = "classes.json"
+SUMMARY = "summary.json"
+METRICS = "metrics.jsonl"
+TB = "tb"
+CKPT_DIR = "ckpt"
+BEST_DIR = "best"
+FINAL_DIR = "final"
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A trained run as its consumers see it."""
+
+    run_dir: Path
+    config: RunConfig
+    classes: tuple[str, ...]
+    display_names: tuple[str, ...]
+    convention: str
+    checkpoint: str = ""  # which weights load_run restored: best | final | latest
+    checkpoint_path: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_size(self) -> int:
+        return self.config.model.image_size
+
+def new_run_dir(parent: str | Path | None = None) -> Path:
+    """runs/<YYYYmmdd-HHMMSS>, with a -2, -3, ... suffix if that exists already."""
+    base = Path(parent) if parent is not None else runs_dir()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = base / stamp, 1
+    while path.exists():
+        n += 1
+        path = base / f"{stamp}-{n}"
+    return path
+
+def latest_run_dir(parent: str | Path | None = None) -> Path | None:
+    """The most recently modified run under `parent` (runs/) that has a config.json."""
+    base = Path(parent) if parent is not None else runs_dir()
+    if not base.is_dir():
+        return None
+    runs = [p for p in base.iterdir() if (p / CONFIG).is_file()]
+    return max(runs, key=lambda p: (p / CONFIG).stat().st_mtime) if runs else None
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename): a kill never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+def read_config(run_dir: str | Path) -> RunConfig | None:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        return None
+    try:
+        return RunConfig.load(path)
+    except (ValueError, TypeError, FastfoodError) as err:  # FastfoodError: a value out of range
+        raise FastfoodError(f"{path}: not a fastfood run config ({err})") from None
+
+def read_classes(run_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / CLASSES
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return {"classes": list(data["classes"]),
+                "display_names": list(data.get("display_names") or data["classes"]),
+                "convention": str(data.get("convention", ""))}
+    except (ValueError, KeyError, TypeError) as err:
+        raise FastfoodError(f"{path}: not a fastfood classes file ({err})") from None
+
+def write_start(run_dir: Path, config: RunConfig, classes: tuple[str, ...],
+                display_names: tuple[str, ...]) -> None:
+    """config.json and classes.json, written when the run starts or resumes."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / CONFIG, config.to_dict())
+    write_json(run_dir / CLASSES, {"classes": list(classes),
+                                   "display_names": list(display_names),
+                                   "convention": config.model.convention})
+
+def read_info(run_dir: str | Path) -> RunInfo:
+    """config.json + classes.json of a run, checked; FastfoodError when it is no run."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FastfoodError(f"run directory {path} does not exist")
+    config = read_config(path)
+    classes = read_classes(path)
+    if config is None or classes is None:
+        missing = CONFIG if config is None else CLASSES
+        raise FastfoodError(f"{path} is not a fastfood run directory (no {missing})")
+    convention = classes["convention"] or config.model.convention or "slim"
+    return RunInfo(path, config, tuple(classes["classes"]), tuple(classes["display_names"]),
+                   convention)
+
+def restore_weights(model: Any, run_dir: str | Path) -> tuple[str, str]:
+    """Load trained weights into `model`: best/, else final/, else the latest ckpt/.
+
+    Returns (which, path). Only the model is read; optimizer state is skipped.
+    """
+    import tensorflow as tf
+
+    run_dir = Path(run_dir)
+    candidates = [
+        ("best", tf.train.latest_checkpoint(str(run_dir / BEST_DIR))),
+        ("final", str(run_dir / FINAL_DIR / "final")
+         if (run_dir / FINAL_DIR / "final.index").exists() else None),
+        ("latest", tf.train.latest_checkpoint(str(run_dir / CKPT_DIR))),
+    ]
+    problems = []
+    for which, path in candidates:
+        if not path:
+            continue
+        try:  # read(): final/ is a model-only write() without the save_counter restore() wants
+            tf.train.Checkpoint(model=model).read(path).expect_partial() \
+                .assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError, IndexError) as err:
+            problems.append(f"{path} ({type(err).__name__})")
+            continue
+        return which, path
+    if problems:
+        raise FastfoodError(f"{run_dir}: no checkpoint can be loaded: {'; '.join(problems)}")
+    raise FastfoodError(f"{run_dir} has no checkpoint (looked in best/, final/ and ckpt/)")
