@@ -30,7 +30,8 @@ from typing import Any
 import peers
 
 from fastfood.benchmark import loaders as fastfood_loaders
-from fastfood.benchmark import machine, report
+from fastfood import machine
+from fastfood.benchmark import report
 from fastfood.loaders import native
 
 FASTFOOD = ("dali", "tfdata", "synthetic")

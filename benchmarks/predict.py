@@ -46,7 +46,8 @@ from typing import Any
 
 import make_dataset
 
-from fastfood.benchmark import machine, report
+from fastfood import machine
+from fastfood.benchmark import report
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_COLD_S = 5.0

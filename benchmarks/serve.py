@@ -22,7 +22,8 @@ from pathlib import Path
 
 import make_dataset
 
-from fastfood.benchmark import machine, report
+from fastfood import machine
+from fastfood.benchmark import report
 from fastfood.benchmark import serve as sb
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     args = parser.parse_args()
 
-    from fastfood.benchmark.machine import load_average, machine_info
+    from fastfood.machine import load_average, machine_info
 
     files = sorted(str(p) for p in args.data.glob("*/*.jpg"))
     bad_dir = Path(tempfile.mkdtemp(prefix="tfdata_naming_"))

@@ -14,11 +14,17 @@ class FastfoodError(Exception):
     exit_code = 2
 
 
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of ``err``'s message (TensorFlow's ``message`` when it has
+    one), or its type name: the one line a user is shown of a longer exception text."""
+    text = str(getattr(err, "message", None) or err)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+
+
 def one_line(err: BaseException, prefix: str = "cannot decode") -> str:
     """``err`` as one short line, without TensorFlow's op context decorations, after
     ``prefix: `` (nothing when ``prefix`` is empty)."""
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
-    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # {{function_node __wrapped__DecodeJpeg...}}
-    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text.strip().splitlines()[0] if text.strip() else "")
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", first_line(err))  # {{function_node __wrapped__...}}
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
     text = (text or type(err).__name__)[:200]
     return f"{prefix}: {text}" if prefix else text

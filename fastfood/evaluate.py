@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fastfood.phases import PhaseTimer
+from fastfood.config import MAX_PIXELS
 from fastfood.errors import FastfoodError
 from fastfood.inference.batches import Batch, decode_batches
 from fastfood.inference.forward import Forward, top_k
@@ -109,6 +110,7 @@ def evaluate(
     confusion, top5_correct, skipped = count(
         Forward(model, info.image_size), files, labels, num_classes=info.num_classes,
         image_size=info.image_size, batch_size=batch, loader=loader,
+        max_pixels=info.config.loader.max_pixels,
     )
     return Evaluation(
         split=split, classes=info.classes, display_names=info.display_names,
@@ -155,6 +157,7 @@ def count(
     image_size: int,
     batch_size: int,
     loader: str = "auto",
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[np.ndarray, int, list[tuple[str, str]]]:
     """(confusion [C, C], top-5 hits, skipped (path, reason)) over `files`."""
     labels_arr = np.asarray(labels, dtype=np.int64)
@@ -162,7 +165,8 @@ def count(
     top5_correct = 0
     failures: list[tuple[int, str]] = []
     traced = len(files) > batch_size
-    for item in decode_batches(files, image_size=image_size, batch_size=batch_size, kind=loader):
+    for item in decode_batches(files, image_size=image_size, batch_size=batch_size, kind=loader,
+                               max_pixels=max_pixels):
         if not isinstance(item, Batch):
             failures.append((item.index, item.reason))
             continue

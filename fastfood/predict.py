@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastfood.phases import PhaseTimer
+from fastfood.config import MAX_PIXELS
 from fastfood.errors import FastfoodError
 from fastfood.inference.batches import Batch, decode_batches
 from fastfood.inference.forward import Forward, top_k
@@ -65,8 +66,10 @@ class Predictor:
         display_names: Sequence[str],
         image_size: int,
         run_dir: str | os.PathLike[str] = "",
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         self.model = model
+        self.max_pixels = int(max_pixels)  # the run's preflight pixel cap
         self.classes = tuple(classes)
         self.display_names = tuple(display_names) or self.classes
         self.image_size = int(image_size)
@@ -85,7 +88,8 @@ class Predictor:
 
         path = resolve_run_dir(run_dir, model_path)
         model, info = load_run(path, model_path, timer)
-        return cls(model, info.classes, info.display_names, info.image_size, info.run_dir)
+        return cls(model, info.classes, info.display_names, info.image_size, info.run_dir,
+                   max_pixels=info.config.loader.max_pixels)
 
     def predict_files(
         self,
@@ -105,6 +109,7 @@ class Predictor:
         # Trace the model only when there will be more than one batch (see serve.forward).
         traced = len(files) > batch_size
         stream = decode_batches(files, image_size=self.image_size, batch_size=batch_size,
+                                max_pixels=self.max_pixels,
                                 kind=loader)
         ready: dict[int, Prediction] = {}
         next_out = 0

@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fastfood import data
     from fastfood.benchmark.flops import TRAIN_FORWARD_RATIO, forward_flops, peak_flops
-    from fastfood.benchmark.machine import machine_info
+    from fastfood.machine import machine_info
     from fastfood.loaders import dali_available
     from fastfood.model import vgg19
     from fastfood.paths import runs_dir

@@ -105,7 +105,7 @@ def first_steps(images: np.ndarray, labels: np.ndarray, norm: str, width: float,
     step = make_train_step(model, opt, tf.distribute.get_strategy(),
                            global_batch=len(labels), weight_decay=5e-4)
     batch = (images, labels)
-    return [float(step(iter([batch]))["xent"]) for _ in range(steps)]
+    return [float(step(batch)["xent"]) for _ in range(steps)]
 
 
 @pytest.mark.parametrize("norm", ["none", "batch"])
@@ -145,7 +145,7 @@ def test_bn_trains_in_mixed_precision_and_predicts_in_float32(sample_dir, policy
     step = make_train_step(model, opt, tf.distribute.get_strategy(), global_batch=16,
                            weight_decay=5e-4)
     before = bn.moving_mean.numpy().copy()
-    logs = {k: float(v) for k, v in step(iter([(images, labels)])).items()}
+    logs = {k: float(v) for k, v in step((images, labels)).items()}
     assert math.isfinite(logs["loss"]) and logs["xent"] == pytest.approx(math.log(8), rel=0.1)
     assert not np.array_equal(bn.moving_mean.numpy(), before)  # statistics were updated
     logits = model(images, training=False)
@@ -187,8 +187,11 @@ SYNC_SCRIPT = textwrap.dedent(
             opt.build(model.trainable_variables)
         step = make_train_step(model, opt, strategy, global_batch=GLOBAL, weight_decay=5e-4,
                                jit_compile=jit)
-        it = iter(distribute.distribute(strategy, dataset_fn, GLOBAL))
-        logs = [float(step(it)["loss"]) for _ in range(2)]
+        lay = distribute.layout(strategy)
+        it = iter(distribute.distribute(
+            strategy, dataset_fn, GLOBAL // lay.num_replicas,
+            placement="single" if lay.kind == "default" else "mirrored"))
+        logs = [float(step(next(it))["loss"]) for _ in range(2)]
         bn = model.get_layer("conv1_1_bn")
         replicas = [v.numpy().tolist() for v in
                     strategy.experimental_local_results(bn.moving_mean.value)]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from fastfood.benchmark import machine, timing
+from fastfood import machine
+from fastfood.benchmark import timing
 
 
 class FakeClock:

@@ -52,6 +52,14 @@ SCRIPT = textwrap.dedent(
 
     from fastfood.loaders.order import padded_eval_indices
 
+    def dist(strategy, fn, global_batch, on_device=False, local_pipelines=False):
+        # As a run's plan places the input (fastfood.train.setup.plan).
+        lay = distribute.layout(strategy)
+        placement = "replicas" if local_pipelines else \
+            {"default": "single", "mirrored": "mirrored"}[lay.kind]
+        return distribute.distribute(strategy, fn, global_batch // lay.num_replicas,
+                                     placement=placement, on_device=on_device)
+
     placed_on = []
 
     def dataset_fn(shard, batch, device):
@@ -84,15 +92,15 @@ SCRIPT = textwrap.dedent(
         step = make_train_step(model, opt, strategy, global_batch=GLOBAL, weight_decay=1e-3,
                                l2_fn=l2)
         del placed_on[:]
-        it = iter(distribute.distribute(strategy, dataset_fn, GLOBAL, **placement))
-        logs = [{k: float(v) for k, v in step(it).items()} for _ in range(4)]
+        it = iter(dist(strategy, dataset_fn, GLOBAL, **placement))
+        logs = [{k: float(v) for k, v in step(next(it)).items()} for _ in range(4)]
         eval_step = make_eval_step(model, strategy, num_classes=5)
         ev = None
         if not placement.get("local_pipelines"):
-            ev = evaluate(eval_step, distribute.distribute(strategy, eval_fn, GLOBAL))
+            ev = evaluate(eval_step, dist(strategy, eval_fn, GLOBAL))
         padded = {}
         for count in (GLOBAL, 1):
-            data = distribute.distribute(strategy, padded_fn(count), 8, **placement)
+            data = dist(strategy, padded_fn(count), 8, **placement)
             steps = -(-(count if distribute.layout(strategy).kind == "default"
                         else -(-count // 2)) // 4)
             padded[count] = evaluate(eval_step, iter(data), steps)

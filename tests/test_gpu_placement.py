@@ -85,19 +85,23 @@ def test_the_loop_makes_gpu_iterators_under_the_gpu(cpu_backend_for_gpu_branch,
                                                    tmp_path: Path) -> None:
     import tensorflow as tf
 
+    from fastfood.config import LoaderConfig, RunConfig, TrainConfig
     from fastfood.train.feeds import EvalFeed, TrainFeed
+    from fastfood.train.position import Position
+    from fastfood.train.setup import plan
     from support.images import write_tiny_set
 
     files = write_tiny_set(tmp_path, 12)
     seen = _iterator_devices(monkeypatch)
-    request = loaders.LoaderRequest(kind="dali", batch_size=4, image_size=16)
+    request = loaders.LoaderRequest(kind="dali", image_size=16)
     strategy = tf.distribute.get_strategy()
-    feed = TrainFeed(strategy, files, list(range(12)), request, global_batch=4, num_epochs=3,
-                     on_device=True)
-    first = feed.at(0, 0)
+    config = RunConfig(loader=LoaderConfig(batch_size=4), train=TrainConfig(epochs=3))
+    shape = plan(12, config, strategy, on_device=True)
+    feed = TrainFeed(strategy, shape, files, list(range(12)), request)
+    first = feed.at(Position())
     # The next epoch comes from the same long-lived pipeline: no new dataset is made.
-    assert feed.at(1, 0) is first and feed.builds == 1
-    evals = EvalFeed(strategy, files, list(range(12)), request, global_batch=4, on_device=True)
+    assert feed.at(Position(3, 1, 0)) is first and feed.builds == 1
+    evals = EvalFeed(strategy, shape, files, list(range(12)), request)
     batches, steps = evals.batches()
     assert steps == 3
     assert evals.batches()[0] is batches and evals.builds == 1

@@ -157,3 +157,19 @@ def test_training_skips_and_names_the_huge_files(loader: str, tmp_path: Path, ca
     for name in ("huge.jpg", "huge.png"):
         named = [line for line in said.splitlines() if name in line]
         assert named and "pixel cap" in said, (name, said)
+
+
+def test_predict_follows_the_runs_own_cap(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """The cap a run trained with (config.json) is the one predict applies to its files."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["loader"]["max_pixels"] = 63
+    (run / "config.json").write_text(json.dumps(config))
+    small = tmp_path / "small.jpg"
+    small.write_bytes(noise_jpeg(1, size=(8, 8)))  # 64 pixels
+    code, out, _ = run_in_process(["predict", "--run-dir", str(run), "--json", str(small)],
+                                  capsys)
+    assert code == 1 and "63-pixel cap" in json.loads(out)["error"], out

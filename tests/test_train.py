@@ -201,7 +201,7 @@ def test_full_width_224_one_step():
     rng = np.random.default_rng(0)
     batch = (rng.integers(0, 255, (2, 224, 224, 3)).astype(np.uint8), np.array([0, 2], np.int32))
     before = model.get_layer("fc6").kernel.numpy()[:4, :4].copy()
-    logs = {k: float(v) for k, v in step(iter([batch])).items()}
+    logs = {k: float(v) for k, v in step(batch).items()}
     assert np.isfinite(logs["loss"]) and logs["l2"] > 0
     assert logs["loss"] == pytest.approx(logs["xent"] + logs["l2"], rel=1e-5)
     assert not np.array_equal(model.get_layer("fc6").kernel.numpy()[:4, :4], before)

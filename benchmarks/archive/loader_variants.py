@@ -29,7 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastfood.benchmark import machine, report
+from fastfood import machine
+from fastfood.benchmark import report
 from fastfood.benchmark import loaders as fastfood_loaders
 from fastfood.benchmark.timing import batch_sizes
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from fastfood.benchmark import machine, report
+from fastfood import machine
+from fastfood.benchmark import report
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

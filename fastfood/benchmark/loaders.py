@@ -57,14 +57,14 @@ def measure_rows(
     run again; a FastfoodError (bad input, not a broken pipeline) propagates.
     """
     from fastfood.benchmark.timing import time_passes_interleaved
-    from fastfood.errors import FastfoodError
+    from fastfood.errors import FastfoodError, first_line
 
     rows: dict[str, dict[str, Any]] = {name: {} for name in makers}
 
     def failed(name: str, err: Exception) -> None:
         if isinstance(err, FastfoodError):
             raise err
-        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        message = f"{type(err).__name__}: {first_line(err)}"
         rows[name] = {"error": message}
         if errors is not None:
             errors.append(f"loader {name}: {message}")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastfood.errors import FastfoodError
+from fastfood.errors import FastfoodError, first_line
 from fastfood.config import KINDS
 
 WHAT = ("loaders", "train", "e2e", "predict", "serve")
@@ -97,7 +97,7 @@ def _guard(fn: Callable[[], Any], errors: list[str], name: str) -> dict[str, Any
     except FastfoodError:
         raise
     except Exception as err:  # noqa: BLE001 - reported in the table and the JSON
-        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        message = f"{type(err).__name__}: {first_line(err)}"
         errors.append(f"{name}: {message}")
         return {"error": message}
 
@@ -107,7 +107,7 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
     """Measure what `settings.what` asks for; returns the JSON-ready result dict."""
     from fastfood.benchmark import loaders as lb
     from fastfood.loaders import native
-    from fastfood.benchmark import machine
+    from fastfood import machine
     from fastfood.benchmark import train as tb
 
     from fastfood.train import precision as prec
@@ -215,7 +215,7 @@ def _train_precision(precision: str, inputs: list[str], files: list[str], labels
     except FastfoodError:
         raise
     except Exception as err:  # noqa: BLE001
-        message = f"{type(err).__name__}: {err}".splitlines()[0]
+        message = f"{type(err).__name__}: {first_line(err)}"
         errors.append(f"train {precision}: {message}")
         return {f"{precision}/{kind}": {"error": message} for kind in inputs}
     try:

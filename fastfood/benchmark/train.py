@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastfood.benchmark.timing import Throughput
+from fastfood.errors import first_line
 
 LEARNING_RATE = 0.01  # any value: speed does not depend on it
 MOMENTUM = 0.9
@@ -84,34 +85,31 @@ def _run_config(setup: TrainSetup, loader: str, total: int) -> Any:
 
 
 class EpochFeeder:
-    """Hands the step an iterator with a batch left, as the training loop does.
+    """Hands the step its next batch, as the training loop does.
 
-    Through the loop's own `TrainFeed`: DALI's pipelines built once for the whole
-    benchmark, tf.data's dataset made per epoch.
+    Through the loop's own `TrainFeed` and `Position`: DALI's pipelines built once for
+    the whole benchmark, tf.data's dataset made per epoch.
     """
 
     def __init__(self, kind: str, files: Sequence[str], labels: Sequence[int],
                  strategy: Any, setup: TrainSetup, total_steps: int = 10_000):
         from fastfood.loaders.request import LoaderRequest
-        from fastfood.train import distribute, setup as train_setup
+        from fastfood.train import setup as train_setup
         from fastfood.train.feeds import TrainFeed
+        from fastfood.train.position import Position
 
-        self.layout = distribute.layout(strategy)
         self.config = config = _run_config(setup, kind, total_steps)
-        self.plan = train_setup.plan(len(files), config, self.layout)
+        self.plan = train_setup.plan(len(files), config, strategy)
         self.steps_per_epoch = self.plan.steps_per_epoch
-        request = LoaderRequest(kind=kind, batch_size=setup.batch_size,
-                                image_size=setup.image_size, seed=setup.seed)
-        self.feed = TrainFeed(strategy, files, labels, request, global_batch=setup.batch_size,
-                              num_epochs=self.plan.num_epochs)
-        self.epoch, self.left, self.iterator = -1, 0, None
+        request = LoaderRequest(kind=kind, image_size=setup.image_size, seed=setup.seed)
+        self.feed = TrainFeed(strategy, self.plan, files, labels, request)
+        self.pos, self.iterator = Position(), None
 
-    def next_iterator(self) -> Any:
-        if self.left == 0:
-            self.epoch += 1
-            self.iterator, self.left = self.feed.at(self.epoch, 0), self.steps_per_epoch
-        self.left -= 1
-        return self.iterator
+    def next_batch(self) -> Any:
+        if self.iterator is None or self.pos.batch_in_epoch == 0:
+            self.iterator = self.feed.at(self.pos)
+        self.pos = self.pos.advance(self.steps_per_epoch)
+        return next(self.iterator)
 
 
 @dataclass
@@ -146,7 +144,7 @@ def fastfood_runner(name: str, loader: str, files: Sequence[str], labels: Sequen
         start = time.perf_counter()
         logs = None
         for _ in range(n):
-            logs = step(feeder.next_iterator())
+            logs = step(feeder.next_batch())
         loss = float(logs["loss"])  # waits for the device
         seconds = time.perf_counter() - start
         if not math.isfinite(loss):
@@ -238,8 +236,7 @@ def run_interleaved(runners: list[Runner], setup: TrainSetup,
         except Exception as err:
             if errors is None:
                 raise
-            first_line = str(err).splitlines()[0] if str(err) else ""
-            errors[runner.name] = f"{type(err).__name__}: {first_line}"
+            errors[runner.name] = f"{type(err).__name__}: {first_line(err)}"
             live.remove(runner)
             return None
 
@@ -253,26 +250,6 @@ def run_interleaved(runners: list[Runner], setup: TrainSetup,
     n = setup.steps * setup.batch_size
     return {r.name: Throughput(tuple([n] * len(seconds[r.name])), tuple(seconds[r.name]), r.info)
             for r in runners if r in live}
-
-
-def bench_fastfood(precision: str, loader: str, files: Sequence[str], labels: Sequence[int],
-                   setup: TrainSetup) -> Throughput:
-    """One fastfood configuration alone (see `fastfood_runner`)."""
-    chosen, jit, info = start_precision(precision, setup.xla)
-    try:
-        runner = fastfood_runner(loader, loader, files, labels, setup, chosen, jit, info)
-        return run_interleaved([runner], setup)[loader]
-    finally:
-        restore_policy()
-
-
-def bench_keras_fit(precision: str, setup: TrainSetup) -> Throughput:
-    """Keras fit alone (see `keras_fit_runner`)."""
-    _, jit, info = start_precision(precision, setup.xla)
-    try:
-        return run_interleaved([keras_fit_runner("fit", setup, jit, info)], setup)["fit"]
-    finally:
-        restore_policy()
 
 
 def bench_eval(loader: str, files: Sequence[str], labels: Sequence[int], precision: str,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fastfood.doctor.facts import DaliPlugin, Facts, Gpu, TfBuild, major_minor
+from fastfood.errors import first_line
 from fastfood.doctor.xla_tools import package_dir, xla_tools_here
 
 # TensorFlow's start-up lines worth keeping: why it does or does not use a GPU.
@@ -95,7 +96,7 @@ def _plugin(tf_version: str, tf_imported: bool) -> DaliPlugin:
         try:
             import nvidia.dali.plugin.tf  # noqa: F401
         except Exception as err:  # noqa: BLE001 - any failure to load is the finding
-            error = _first_line(err)
+            error = first_line(err)[:300]
     else:
         error = "TensorFlow does not import"
     return DaliPlugin(distribution=name, version=version, libraries=tuple(libs),
@@ -115,11 +116,6 @@ def _tf_installed_after(mtime: float) -> bool:
         return Path(meta.locate()).stat().st_mtime > mtime + 60
     except OSError:
         return False
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(getattr(err, "message", "") or err).strip()
-    return (text.splitlines() or [type(err).__name__])[0][:300]
 
 
 def _native() -> tuple[str, bool]:
@@ -159,7 +155,7 @@ def _tf_facts() -> dict[str, Any]:
     try:
         import tensorflow as tf
     except Exception as err:  # noqa: BLE001 - ImportError, or a broken CUDA install
-        return {"tensorflow_error": _first_line(err)}
+        return {"tensorflow_error": first_line(err)[:300]}
     info = dict(tf.sysconfig.get_build_info())
     build = TfBuild(is_cuda_build=bool(info.get("is_cuda_build")),
                     cuda_version=str(info.get("cuda_version", "")),
@@ -188,8 +184,8 @@ def collect() -> Facts:
     """Look at this machine: versions, GPUs, XLA tools, DALI. Imports TensorFlow and DALI."""
     import platform
 
-    from fastfood.benchmark.machine import cpu_info, versions
-    from fastfood.train.precision import cpu_has_bf16
+    from fastfood.machine import cpu_info, versions
+    from fastfood.machine import cpu_has_bf16
 
     found = versions()
     smi, smi_gpus = _nvidia_smi()

@@ -231,9 +231,10 @@ def _dali_findings(facts: Facts) -> list[Finding]:
 
 def diagnose(facts: Facts) -> Diagnosis:
     """The problems and warnings in `facts`, each with its fix, and what `auto` would pick."""
+    from fastfood import machine
     from fastfood.train import precision
 
-    hw = precision.Hardware(
+    hw = machine.Hardware(
         tuple(g.capability for g in facts.gpus if g.capability),
         tuple(g.name for g in facts.gpus if g.capability), facts.cpu_bf16)
     prec = precision.choose_precision("auto", hw)

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from fastfood.config import MAX_PIXELS
+
 # With --loader auto, up to this many files are decoded one by one without a pipeline.
 DIRECT_MAX = 8
 
@@ -61,20 +63,23 @@ def decode_batches(
     batch_size: int,
     kind: str = "auto",
     num_threads: int = 0,
+    max_pixels: int = MAX_PIXELS,
 ) -> Iterator[Batch | Failure]:
-    """Every file exactly once: in a Batch (decoded) or as a Failure (see the module doc)."""
+    """Every file exactly once: in a Batch (decoded) or as a Failure (see the module doc).
+    `max_pixels`: the preflight's pixel cap (the run's own setting, 0: none)."""
     files = [str(f) for f in files]
     if not files:
         return
     kind = choose_kind(kind, len(files))
     if kind == "direct":
-        yield from _direct(files, range(len(files)), image_size, batch_size)
+        yield from _direct(files, range(len(files)), image_size, batch_size, max_pixels)
         return
-    yield from _pipelined(files, image_size, batch_size, kind, num_threads)
+    yield from _pipelined(files, image_size, batch_size, kind, num_threads, max_pixels)
 
 
 def _pipelined(
-    files: list[str], image_size: int, batch_size: int, kind: str, num_threads: int
+    files: list[str], image_size: int, batch_size: int, kind: str, num_threads: int,
+    max_pixels: int,
 ) -> Iterator[Batch | Failure]:
     from fastfood import loaders
     from fastfood.errors import FastfoodError
@@ -88,6 +93,7 @@ def _pipelined(
                 dataset = loaders.build(
                     kind, names, [0] * len(names), training=False, batch_size=batch_size,
                     image_size=image_size, num_threads=num_threads, report=report,
+                    max_pixels=max_pixels,
                 )
         except FastfoodError:
             if not report:  # not "none of the files can be read": a real usage error
@@ -114,7 +120,7 @@ def _pipelined(
                     done += n
             except Exception:  # noqa: BLE001 - a decode error inside the pipeline, see doc
                 failed = good[done:done + batch_size]
-                yield from _direct(files, failed, image_size, batch_size)
+                yield from _direct(files, failed, image_size, batch_size, max_pixels)
                 done += len(failed)
         todo = good[done:]
 
@@ -133,7 +139,8 @@ def _quiet_preflight() -> Iterator[None]:
 
 
 def _direct(
-    files: list[str], indices: Sequence[int], image_size: int, batch_size: int
+    files: list[str], indices: Sequence[int], image_size: int, batch_size: int,
+    max_pixels: int = MAX_PIXELS,
 ) -> Iterator[Batch | Failure]:
     """Decode files[i] one at a time (eagerly) with eval_image; batch what decodes."""
     import tensorflow as tf
@@ -145,7 +152,7 @@ def _direct(
     done: list[int] = []
     images: list[Any] = []
     for i in indices:
-        reason = validate.check_file(files[i])
+        reason = validate.check_file(files[i], max_pixels)
         if reason is None:
             try:
                 images.append(eval_image(tf.io.read_file(files[i]), image_size))

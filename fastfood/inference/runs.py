@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fastfood.phases import PhaseTimer
-from fastfood.errors import FastfoodError
+from fastfood.errors import FastfoodError, first_line
 from fastfood.paths import runs_dir
 from fastfood.rundir import CONFIG, RunInfo, latest_run_dir, read_info
 
@@ -130,7 +130,7 @@ def load_run(
         tf = import_tensorflow()
     with timer.phase("import_model_code"):
         from fastfood import model as models
-        from fastfood.train import checkpoints  # noqa: F401  (timed here, used below)
+        from fastfood import rundir  # noqa: F401  (timed here, used below)
 
     info = read_info(run_dir)
     cfg = dataclasses.replace(info.config.model, convention=info.convention)
@@ -158,8 +158,7 @@ def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -
             .assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as err:
         # IndexError: TF's reader on a truncated data file ('Read less bytes than requested')
-        text = str(err).strip()
-        first = text.splitlines()[0] if text else ""
+        first = first_line(err)
         raise FastfoodError(
             f"{path}: this checkpoint does not fit the run's model (config.json) "
             f"({type(err).__name__}: {first[:200]})"

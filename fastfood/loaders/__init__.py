@@ -94,6 +94,17 @@ def steps_per_epoch(num_files: int, batch_size: int, shard: tuple[int, int] = (0
     return order.steps_per_epoch(num_files, batch_size, shard)
 
 
+def full_batches(num_files: int, batch_size: int, shards: int) -> int:
+    """`steps_per_epoch` over `shards` shards; a FastfoodError naming --batch-size when the
+    files make no full batch per shard (the one check of it, for the loaders and the loop)."""
+    steps = order.steps_per_epoch(num_files, batch_size, (0, shards))
+    if steps == 0:
+        raise FastfoodError(
+            f"{num_files} usable images make no full batch of {batch_size} per input pipeline "
+            f"({shards} pipelines): lower --batch-size")
+    return steps
+
+
 @functools.lru_cache(maxsize=1)
 def dali_available() -> bool:
     """Whether DALI's TensorFlow plugin imports here (it is built against the installed TF)."""
@@ -174,11 +185,8 @@ def build_request(request: LoaderRequest, files: Sequence[str], labels: Sequence
         if bad:
             files = [files[i] for i in good]
             labels = [labels[i] for i in good]
-    if request.training and steps_per_epoch(len(files), request.batch_size, request.shard) == 0:
-        raise FastfoodError(
-            f"{len(files)} usable images make no full batch of {request.batch_size} per shard "
-            f"({request.shard[1]} shards): lower --batch-size"
-        )
+    if request.training:
+        full_batches(len(files), request.batch_size, request.shard[1])
 
     if request.kind == "synthetic":
         from fastfood.loaders import synthetic

@@ -14,7 +14,7 @@ import os
 import socket
 from pathlib import Path
 
-from fastfood.errors import FastfoodError
+from fastfood.errors import FastfoodError, first_line
 
 FNAME = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
 URL = (
@@ -79,5 +79,5 @@ def _md5(path: Path) -> str:
 
 def _reason(exc: Exception) -> str:
     """The last part of Keras's 'URL fetch failure on <url>: <code> -- <reason>'."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = first_line(exc)
     return text.rsplit(" -- ", 1)[-1][:200]

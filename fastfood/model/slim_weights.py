@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from fastfood.errors import FastfoodError
+from fastfood.errors import FastfoodError, first_line
 from fastfood.model.layout import ARRAY_KEYS
 from fastfood.model.loading import SourceArray, WeightSource
 
@@ -43,7 +43,7 @@ def open_checkpoint(prefix: str) -> WeightSource:
     except Exception as exc:  # NotFoundError, DataLossError, ValueError: all mean "not one"
         raise FastfoodError(
             f"weights {prefix}: not 'imagenet', a Keras .h5 file or a readable TF-slim "
-            f"checkpoint prefix ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            f"checkpoint prefix ({type(exc).__name__}: {first_line(exc)[:200]})"
         ) from None
     shapes = reader.get_variable_to_shape_map()
     scope = _find_scope(shapes)

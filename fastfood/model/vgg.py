@@ -26,7 +26,7 @@ from typing import Any
 
 import keras
 
-from fastfood.config import is_random_init, resolve_norm
+from fastfood.config import NORMS, is_random_init, resolve_norm
 from fastfood.errors import FastfoodError
 from fastfood.model.fc6 import FC6
 from fastfood.model.init import bn_kernel_initializer, kernel_initializer
@@ -74,6 +74,8 @@ def vgg19(
     `model.fastfood_load_summary` (None for random init).
     """
     _check_args(num_classes, image_size, width, dropout)
+    if norm not in NORMS:  # a library call's own argument (a config was checked already)
+        raise FastfoodError(f"--norm {norm!r}: must be one of {', '.join(NORMS)}")
     if is_random_init(weights):
         weights = None
     batch_norm = resolve_norm(norm, weights) == "batch"

@@ -1,9 +1,11 @@
-"""Training: the step, the loop and everything a run leaves behind in its run directory.
+"""Training: the step, the loop and the checkpoints a run leaves in its run directory.
 
     summary = fastfood.train.train_and_evaluate(run_config)
-    model, info = fastfood.inference.runs.load_run("runs/quickstart")
 
-The loop (loop.py) is the only place with side effects; the step, the schedule, the
+To follow one step from flag to update: the config (fastfood/config.py) becomes a `Plan`
+(setup.py: batches, pipelines, length), the loop (loop.py `train_loop`, one function)
+asks the feeds (feeds.py) for the batch of its `Position` and calls the pure step
+(step.py), then maybe logs, validates, saves or stops. The step, the schedule, the
 precision choice and the checkpoint helpers are small pieces that are tested alone.
 TensorFlow is imported only inside the functions that need it.
 """

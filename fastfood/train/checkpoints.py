@@ -14,21 +14,12 @@ back to the previous listed checkpoint if the newest cannot be read.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
 
 from fastfood.rundir import BEST_DIR, CKPT_DIR, FINAL_DIR
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where training stands: steps done, the epoch in progress, batches done in it."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    best_top1: float = -1.0
+from fastfood.train.position import Position
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
@@ -81,11 +72,12 @@ class Checkpoints:
     """
 
     def __init__(self, run_dir: str | Path, model: Any, optimizer: Any, *, keep: int = 3,
-                 source: str | Path | None = None):
+                 source: str | Path | None = None, save_every_s: float = 0.0):
         """`run_dir`: where this process writes. `source`: the run's own folder, where
         restores read from; a worker of a cluster that is not the chief writes into a
         scratch folder of its own (every worker must take part in a save) that is
-        removed after each save, and restores from the chief's checkpoints in `source`."""
+        removed after each save, and restores from the chief's checkpoints in `source`.
+        `save_every_s`: `timer_due()` says a save is due this long after the last (0: never)."""
         import tensorflow as tf
 
         self.run_dir = Path(run_dir)
@@ -112,16 +104,24 @@ class Checkpoints:
         )
         self._model = model
         self.last_saved_step = -1
+        self.restored_best_top1 = -1.0
+        self.save_every_s = save_every_s
+        self._saved_at = time.monotonic()
 
-    def save(self, pos: Position) -> str:
-        """Write a checkpoint for this position (once per step number)."""
+    def timer_due(self) -> bool:
+        """Whether the wall-clock interval since the last save (or the start) has passed."""
+        return time.monotonic() - self._saved_at >= self.save_every_s > 0
+
+    def save(self, pos: Position, best_top1: float = -1.0) -> str:
+        """Write a checkpoint for this position (once per step number), with the best
+        validation top-1 so far."""
         import tensorflow as tf
 
         if pos.step == self.last_saved_step:
             return self.manager.latest_checkpoint or ""
         for key, value in (("step", pos.step), ("epoch", pos.epoch),
                            ("batch_in_epoch", pos.batch_in_epoch),
-                           ("best_top1", pos.best_top1)):
+                           ("best_top1", best_top1)):
             self._vars[key].assign(value)
         try:
             path = self.manager.save(checkpoint_number=pos.step)
@@ -129,6 +129,7 @@ class Checkpoints:
             raise _write_error(self.run_dir / CKPT_DIR / f"ckpt-{pos.step}", err,
                                self.manager.latest_checkpoint, self.run_dir) from None
         self.last_saved_step = pos.step
+        self._saved_at = time.monotonic()
         self.clean_scratch()
         return path
 
@@ -166,7 +167,8 @@ class Checkpoints:
         return path
 
     def restore(self) -> Position | None:
-        """Restore the newest readable checkpoint of the run; None when there is none."""
+        """Restore the newest readable checkpoint of the run; None when there is none.
+        The best validation top-1 it recorded is then `restored_best_top1`."""
         if self.scratch:
             import tensorflow as tf
 
@@ -184,11 +186,11 @@ class Checkpoints:
                       file=sys.stderr)
                 continue
             self.last_saved_step = int(self._vars["step"].numpy())
+            self.restored_best_top1 = float(self._vars["best_top1"].numpy())
             return Position(
                 step=int(self._vars["step"].numpy()),
                 epoch=int(self._vars["epoch"].numpy()),
                 batch_in_epoch=int(self._vars["batch_in_epoch"].numpy()),
-                best_top1=float(self._vars["best_top1"].numpy()),
             )
         if paths:
             from fastfood.errors import FastfoodError

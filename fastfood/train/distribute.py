@@ -7,15 +7,16 @@ files through its own loader; the loss is averaged over the global batch and the
 optimizer sums gradients across replicas, so the update equals the one-device update on
 the same global batch.
 
-Input placement (`distribute`), for a loader that decodes on the GPU (DALI, `on_device`):
-- one device: the dataset is made for `/gpu:0` and its iterator under `tf.device`;
-- MirroredStrategy: DALI's documented recipe, `distribute_datasets_from_function` with
+Input placement (`distribute`, by the run plan's `placement`), for a loader that decodes on
+the GPU (DALI, `on_device`):
+- one device (single): the dataset is made for `/gpu:0` and its iterator under `tf.device`;
+- MirroredStrategy (mirrored): DALI's documented recipe, `distribute_datasets_from_function` with
   PER_REPLICA replication, the dataset placed on the replica's device and not fetched
   again, the GPU index taken from the replica's device;
-- MultiWorkerMirroredStrategy, which refuses PER_REPLICA input: this worker builds one
+- MultiWorkerMirroredStrategy (replicas), which refuses PER_REPLICA input: this worker builds one
   pipeline per local GPU itself, each iterator made under its GPU, and hands the step
   one batch per local replica through `experimental_distribute_values_from_function`.
-Host-side loaders (tf.data, DALI's CPU backend) go through `distribute_datasets_from_function`
+Host-side loaders (tf.data, DALI's CPU backend; worker) go through `distribute_datasets_from_function`
 and TensorFlow copies their batches to the replicas.
 """
 
@@ -34,21 +35,12 @@ DatasetFn = Callable[[tuple[int, int], int, str], Any]
 
 @dataclass(frozen=True)
 class Layout:
-    """How the global batch is split: replicas in sync and input pipelines feeding them."""
+    """The replicas in sync, the workers holding them, and this process's share."""
 
     kind: str  # default | mirrored | multi-worker
     num_replicas: int
-    num_pipelines: int  # per-replica pipelines (mirrored) or one per worker (multi-worker)
-    replicas_per_pipeline: int  # >1 only for a multi-worker cluster with several GPUs a worker
+    workers: int = 1
     local_replicas: int = 1  # replicas (devices) in this process
-
-    def per_replica_batch(self, global_batch: int) -> int:
-        if global_batch % self.num_replicas:
-            raise FastfoodError(
-                f"--batch-size {global_batch} must be a multiple of the {self.num_replicas} "
-                "replicas training in sync"
-            )
-        return global_batch // self.num_replicas
 
 
 def make_strategy(devices: list[str] | None = None) -> Any:
@@ -89,18 +81,20 @@ def communication_options(gpus: bool) -> Any:
 
 
 def layout(strategy: Any) -> Layout:
-    """Replica and pipeline counts of a strategy."""
+    """Replica and worker counts of a strategy."""
     import tensorflow as tf
 
     replicas = int(strategy.num_replicas_in_sync)
-    if replicas == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return Layout("default", 1, 1, 1, 1)
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if replicas == 1 and not multi_worker:
+        return Layout("default", 1)
     local = len(strategy.extended.worker_devices)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    if multi_worker:
         spec = strategy.cluster_resolver.cluster_spec()
-        workers = max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
-        return Layout("multi-worker", replicas, workers, max(1, replicas // workers), local)
-    return Layout("mirrored", replicas, replicas, 1, local)
+        workers = max(1, sum(spec.num_tasks(job) for job in ("chief", "worker")
+                             if job in spec.jobs))
+        return Layout("multi-worker", replicas, workers, local)
+    return Layout("mirrored", replicas, 1, local)
 
 
 def describe(strategy: Any) -> str:
@@ -112,7 +106,7 @@ def describe(strategy: Any) -> str:
     if lay.kind == "mirrored":
         return f"MirroredStrategy over {lay.num_replicas} replicas ({devices})"
     return (
-        f"MultiWorkerMirroredStrategy: {lay.num_pipelines} workers, "
+        f"MultiWorkerMirroredStrategy: {lay.workers} workers, "
         f"{lay.num_replicas} replicas in all"
     )
 
@@ -127,37 +121,34 @@ def gpu_device(device: str) -> str:
     return ""
 
 
-def distribute(strategy: Any, dataset_fn: DatasetFn, global_batch: int, *,
-               on_device: bool = False, local_pipelines: bool | None = None) -> Any:
+def distribute(strategy: Any, dataset_fn: DatasetFn, per_replica_batch: int, *,
+               placement: str, on_device: bool = False) -> Any:
     """An iterable whose elements are one global batch, split across the replicas.
 
     `dataset_fn(shard, batch, device)` builds one pipeline: the shard (index, count) of
-    the files it reads, its batch size, and the GPU it should decode on ('' for the
-    host). `on_device` places each pipeline on its replica's GPU (DALI with
-    device='mixed'). `local_pipelines` forces (True) or forbids (False) the path that
-    builds a multi-worker cluster's per-replica pipelines by hand (by default: on
-    device in a cluster); it lets the tests run that path on CPUs.
+    the files it reads, its batch size (`per_replica_batch`: every pipeline's batch goes to
+    one replica), and the GPU it should decode on ('' for the host). `placement` is the
+    run plan's (fastfood.train.setup.PLACEMENTS); `on_device` places each pipeline on its
+    replica's GPU (DALI with device='mixed').
     """
     import tensorflow as tf
 
     lay = layout(strategy)
-    per_replica = lay.per_replica_batch(global_batch)
-    if lay.kind == "default":
+    if placement == "single":
         device = "gpu:0" if on_device else ""
-        return Single(dataset_fn((0, 1), per_replica, device), device)
-    if local_pipelines is None:
-        local_pipelines = on_device and lay.kind == "multi-worker"
-    if local_pipelines:
-        return LocalReplicas(strategy, dataset_fn, per_replica, on_device)
+        return Single(dataset_fn((0, 1), per_replica_batch, device), device)
+    if placement == "replicas":
+        return LocalReplicas(strategy, dataset_fn, per_replica_batch, on_device)
 
     def fn(ctx: Any) -> Any:
         device = ""
-        if on_device:
+        if on_device and placement == "mirrored":
             device = gpu_device(strategy.extended.worker_devices[
-                ctx.input_pipeline_id % lay.local_replicas]) if lay.kind == "mirrored" else ""
-        return dataset_fn((ctx.input_pipeline_id, ctx.num_input_pipelines), per_replica, device)
+                ctx.input_pipeline_id % lay.local_replicas])
+        return dataset_fn((ctx.input_pipeline_id, ctx.num_input_pipelines), per_replica_batch,
+                          device)
 
-    if lay.kind == "mirrored":
+    if placement == "mirrored":
         options = tf.distribute.InputOptions(
             experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
             experimental_place_dataset_on_device=on_device,

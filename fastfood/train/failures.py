@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fastfood.errors import FastfoodError
+from fastfood.errors import FastfoodError, first_line
 
 # Exit codes, from sysexits.h where one fits.
 EXIT_INPUT = 65  # EX_DATAERR: a data file is bad
@@ -42,11 +42,6 @@ class Failure:
     detail: str  # the file, the worker, or the first line of the error
     exit_code: int
     can_save: bool  # whether this worker can still write a checkpoint
-
-
-def first_line(err: BaseException) -> str:
-    text = str(getattr(err, "message", err)).strip()
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
 
 
 def classify(err: BaseException, *, files: tuple[str, ...] = (), multi_worker: bool = False,

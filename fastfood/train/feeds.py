@@ -1,7 +1,10 @@
 """Where the training and evaluation batches come from, for the whole run.
 
-The loop asks `TrainFeed.at(epoch, batch)` for an iterator at a position of the run and
-`EvalFeed.batches()` for one validation pass; it never asks which loader it got.
+The loop asks `TrainFeed.at(position)` for an iterator whose next element is that
+position's batch, and `EvalFeed.batches()` for one validation pass; it never asks which
+loader it got. Both take the run's `Plan` (placement, per-replica batch, shards) and one
+`LoaderRequest` for a single pipeline, so the batch a request asks for is always one
+pipeline's.
 
 A DALI pipeline (nvJPEG handles, pinned buffers, threads) is built ONCE per replica for
 training, reading every remaining epoch's order back to back from the start position, and
@@ -19,6 +22,8 @@ from typing import Any
 
 from fastfood.loaders.request import LoaderRequest
 from fastfood.train import distribute
+from fastfood.train.position import Position
+from fastfood.train.setup import Plan
 
 
 def decodes_on_gpu(kind: str) -> bool:
@@ -28,57 +33,58 @@ def decodes_on_gpu(kind: str) -> bool:
     return kind == "dali" and bool(tf.config.list_physical_devices("GPU"))
 
 
-class TrainFeed:
-    """Iterators over the training batches, positioned at (epoch, batch in epoch)."""
+class _Feed:
+    """What both feeds share: the strategy, the plan, one pipeline's request, the files."""
 
-    def __init__(self, strategy: Any, files: Sequence[str], labels: Sequence[int],
-                 request: LoaderRequest, *, global_batch: int, num_epochs: int,
-                 on_device: bool | None = None):
-        self.strategy, self.files, self.labels = strategy, list(files), list(labels)
-        self.request, self.global_batch, self.num_epochs = request, global_batch, num_epochs
-        self.layout = distribute.layout(strategy)
-        self.on_device = decodes_on_gpu(request.kind) if on_device is None else on_device
+    def __init__(self, strategy: Any, plan: Plan, files: Sequence[str], labels: Sequence[int],
+                 request: LoaderRequest):
+        self.strategy, self.plan = strategy, plan
+        self.files, self.labels = list(files), list(labels)
+        self.request = request.but(batch_size=plan.per_replica_batch, pipelines=plan.pipelines)
         self.long_lived = request.kind == "dali"
         self.builds = 0  # datasets made so far (the tests count them)
-        self._iterator: Any = None
-        self._next: tuple[int, int] | None = None
 
-    def at(self, epoch: int, batch: int) -> Any:
-        """An iterator whose next element is batch `batch` of epoch `epoch`."""
-        if self.long_lived and self._next == (epoch, batch):
-            self._next = (epoch + 1, 0)
-            return self._iterator
-        epochs = self.num_epochs - epoch if self.long_lived else 1
-        k = self.layout.replicas_per_pipeline
+    def _distribute(self, **request: Any) -> Any:
+        from fastfood import loaders
 
         def dataset_fn(shard: tuple[int, int], size: int, device: str) -> Any:
-            from fastfood import loaders
-
-            req = self.request.but(
-                training=True, batch_size=size, shard=shard, epoch=epoch,
-                epochs=max(1, epochs), skip_batches=batch * k, endless=self.long_lived,
-                pipelines=self.layout.local_replicas,
-                device=device if self.on_device else "cpu")
+            req = self.request.but(shard=shard, batch_size=size, endless=self.long_lived,
+                                   device=device if self.plan.on_device else "cpu", **request)
             return loaders.build_request(req, self.files, self.labels)
 
-        data = distribute.distribute(self.strategy, dataset_fn, self.global_batch,
-                                     on_device=self.on_device)
         self.builds += 1
+        return distribute.distribute(self.strategy, dataset_fn, self.plan.per_replica_batch,
+                                     placement=self.plan.placement, on_device=self.plan.on_device)
+
+
+class TrainFeed(_Feed):
+    """Iterators over the training batches, positioned anywhere in the run."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._iterator: Any = None
+        self._next: Position | None = None
+
+    def at(self, pos: Position) -> Any:
+        """An iterator whose next element is the batch of `pos` (a position at which the
+        previous epoch's iterator ran out continues the long-lived one)."""
+        if self.long_lived and self._next == pos:
+            self._next = pos.next_epoch()
+            return self._iterator
+        epochs = self.plan.num_epochs - pos.epoch if self.long_lived else 1
+        data = self._distribute(training=True, epoch=pos.epoch, epochs=max(1, epochs),
+                                skip_batches=pos.batch_in_epoch * self.plan.batches_per_step)
         self._iterator = iter(data)
-        self._next = (epoch + 1, 0) if self.long_lived else None
+        self._next = Position(pos.step + self.plan.steps_per_epoch - pos.batch_in_epoch, pos.epoch + 1) \
+            if self.long_lived else None
         return self._iterator
 
 
-class EvalFeed:
+class EvalFeed(_Feed):
     """One validation pass at a time; DALI's pipelines are made on the first pass and kept."""
 
-    def __init__(self, strategy: Any, files: Sequence[str], labels: Sequence[int],
-                 request: LoaderRequest, *, global_batch: int, on_device: bool | None = None):
-        self.strategy, self.files, self.labels = strategy, list(files), list(labels)
-        self.request, self.global_batch = request, global_batch
-        self.on_device = decodes_on_gpu(request.kind) if on_device is None else on_device
-        self.long_lived = request.kind == "dali"
-        self.builds = 0
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
         self._iterator: Any = None
         self._steps: int | None = None
 
@@ -90,27 +96,14 @@ class EvalFeed:
         """(iterable of distributed batches, steps to take from it or None for all)."""
         if self.long_lived and self._iterator is not None:
             return self._iterator, self._steps
+        data = self._distribute(training=False)
+        if not self.long_lived:
+            return data, None
         from fastfood import loaders
         from fastfood.loaders import dali as dali_loader
 
-        def dataset_fn(shard: tuple[int, int], size: int, device: str) -> Any:
-            req = self.request.but(training=False, batch_size=size, shard=shard,
-                                   endless=self.long_lived,
-                                   pipelines=distribute.layout(self.strategy).local_replicas,
-                                   device=device if self.on_device else "cpu")
-            return loaders.build_request(req, self.files, self.labels)
-
-        data = distribute.distribute(self.strategy, dataset_fn, self.global_batch,
-                                     on_device=self.on_device)
-        self.builds += 1
-        if not self.long_lived:
-            return data, None
-        layout = distribute.layout(self.strategy)
-        per_pipeline = layout.per_replica_batch(self.global_batch)
-        good = len(loaders.preflight(self.files)[0])
-        shards = (layout.num_replicas if isinstance(data, distribute.LocalReplicas)
-                  else layout.num_pipelines)
-        self._steps = dali_loader.steps(good, self.request.but(
-            training=False, batch_size=per_pipeline, shard=(0, shards)))
+        good = len(loaders.preflight(self.files, self.request.max_pixels)[0])
+        self._steps = dali_loader.steps(good, self.request.but(training=False,
+                                                               shard=(0, self.plan.shards)))
         self._iterator = iter(data)
         return self._iterator, self._steps

@@ -1,76 +1,157 @@
-"""`train_and_evaluate(config)`: the training run, and the only place with side effects.
+"""`train_and_evaluate(config)`: set a run up, then `train_loop`, the whole loop in one place.
 
 The loop calls a compiled step per batch and otherwise only counts: logs are fetched from
-the device every `log_every` steps (the only host syncs), validation runs every
---val-every steps and at each epoch end, checkpoints are written every --save-every
-steps, every TrainConfig.save_every_s seconds, at each epoch end and when SIGINT/SIGTERM
-asks the run to stop. In a cluster, the stop and the timed save are agreed by every
-worker first (`lockstep`), and every worker takes part in every save.
+the device at the end of each logging interval (the only host syncs), validation runs every
+--val-every steps and at each epoch end, checkpoints are written every --save-every steps,
+every TrainConfig.save_every_s seconds, at each epoch end and when SIGINT/SIGTERM asks the
+run to stop. In a cluster, the stop and the timed save are agreed by every worker first
+(`lockstep`), and every worker takes part in every save.
 
-Exact resume: the checkpoint records the global step, the epoch and the batches done in
-it; the loaders read an order that is a function of (seed, epoch) alone, so the resumed
+Exact resume: the checkpoint records the position (global step, epoch, batches done in
+it); the loaders read an order that is a function of (seed, epoch) alone, so the resumed
 run reads exactly the batches that would have come next, and the optimizer's own step
 counter (restored with it) keeps the LR schedule on the same curve.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import sys
-from pathlib import Path
+import time
 from typing import IO, Any
 
+from fastfood import machine, rundir
 from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError
-from fastfood import rundir
+from fastfood.loaders.request import LoaderRequest
+from fastfood.loaders.skips import SkipLog
 from fastfood.train import distribute, precision, recipe, setup
-from fastfood.train.resume import resolve as resolve_run
-from fastfood.train.checkpoints import Checkpoints, Position
+from fastfood.train.checkpoints import Checkpoints
+from fastfood.train.feeds import EvalFeed, TrainFeed, decodes_on_gpu
 from fastfood.train.lockstep import Lockstep, StopFlag
+from fastfood.train.log import RunLog
 from fastfood.train.metrics import MetricsLog
+from fastfood.train.position import Position
 from fastfood.train.progress import Progress
-from fastfood.train.runner import Runner
+from fastfood.train.resume import resolve as resolve_run
+from fastfood.train.run import Run
+
+
+def train_loop(run: Run, pos: Position, stop: StopFlag) -> dict:
+    """Train from `pos` to the plan's last step (or a stop), validating and saving on the
+    way; returns the summary. Each decision reads top to bottom in the body below."""
+    import tensorflow as tf
+
+    plan, tcfg, log = run.plan, run.config.train, run.log
+    started, stopped, short_epochs, logs = time.perf_counter(), "", 0, None
+    if pos.step >= plan.total_steps:
+        log.say(f"already trained {pos.step} of {plan.total_steps} steps; nothing to do")
+    while pos.step < plan.total_steps and not stopped:
+        epoch, first, iterator = pos.epoch, pos, run.train.at(pos)
+        step_fn = run.step_fn(epoch)
+        log.start_epoch(pos, min(plan.steps_per_epoch,
+                                 pos.batch_in_epoch + plan.total_steps - pos.step))
+        while pos.epoch == epoch and pos.step < plan.total_steps:
+            try:
+                batch = next(iterator)
+            except (StopIteration, tf.errors.OutOfRangeError):  # files skipped at decode
+                if pos == first:
+                    raise FastfoodError(f"epoch {epoch + 1} produced no batches: the training "
+                                        "images fail to decode") from None
+                log.say(f"epoch {epoch + 1} ended after {pos.batch_in_epoch} of "
+                        f"{plan.steps_per_epoch} batches (images that failed to decode were "
+                        "skipped)")
+                pos, short_epochs = pos.next_epoch(), short_epochs + 1
+                break
+            with run.guard(pos):
+                if pos.step == 0 and log.metrics.enabled:
+                    run.image_grid(batch)
+                logs = step_fn(batch)
+            pos = pos.advance(plan.steps_per_epoch)
+            ends = pos.epoch != epoch or pos.step == plan.total_steps
+            with run.guard(pos):
+                if log.stepped() or ends:
+                    log.train(pos, logs, tcfg.lr)
+                run.report_skips(pos)
+                want_save = False
+                if run.lockstep.due(pos.step) or ends:
+                    want_stop, want_save = run.lockstep.agree(bool(stop.signum),
+                                                              run.ckpts.timer_due())
+                    if want_stop:
+                        stopped = stop.name or "a peer worker's signal"
+                        break
+                if ends:
+                    break
+                if tcfg.val_every and pos.step % tcfg.val_every == 0:
+                    run.validate(pos)
+                if want_save or (tcfg.save_every and pos.step % tcfg.save_every == 0):
+                    run.save(pos, logs)
+        log.end_epoch()
+        if not stopped and (pos.epoch != epoch or pos.step >= plan.total_steps):
+            with run.guard(pos):
+                run.validate(pos)
+                run.save(pos)
+    return finish(run, pos, stop, stopped=stopped, short_epochs=short_epochs, started=started,
+                  logs=logs)
+
+
+def finish(run: Run, pos: Position, stop: StopFlag, *, stopped: str, short_epochs: int,
+           started: float, logs: dict | None) -> dict:
+    """The last save: a stop's checkpoint (refused over a diverged loss), or the final
+    validation and weights."""
+    if stopped:
+        path = run.save(pos, logs)
+        if run.ckpts.scratch:  # this worker's copy is gone; the chief's is the run's
+            path = str(run.ckpts.source / rundir.CKPT_DIR / f"ckpt-{pos.step}")
+        exit_code = 128 + int(stop.signum or 15)
+        run.log.shout(f"stopped by {stopped} at step {pos.step} of {run.plan.total_steps}; "
+                      f"checkpoint {path}. Resume with: fastfood train --resume --run-dir "
+                      f"{run.ckpts.source}")
+    else:
+        exit_code = 0
+        if run.last_val is None or run.last_val["step"] != pos.step:
+            run.validate(pos)
+        run.save(pos)
+        run.ckpts.save_final()
+    run.ckpts.clean_scratch()
+    run.log.close()
+    return run.summary(pos, stopped, exit_code, short_epochs, started)
 
 
 def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = None,
                        strategy: Any = None, log_every: int | None = None,
-                       stream: IO[str] | None = None, fancy: bool | None = None) -> dict:
+                       stream: IO[str] | None = None, fancy: bool | None = None,
+                       placement: str | None = None) -> dict:
     """Train per `config`, validating and checkpointing on the way; returns a summary.
 
     `resume`: continue the run in config.train.run_dir (or the latest under runs/) even if
     some settings changed (structural ones may not). Without it a run dir that holds a run
     with the same settings is continued, one with other settings is refused.
     `spec`: an already loaded DatasetSpec; `strategy`: a tf.distribute strategy to use
-    instead of the one this machine calls for. The summary's `exit_code` is 0, or
-    130/143 when SIGINT/SIGTERM stopped the run (after saving).
+    instead of the one this machine calls for; `placement`: force an input placement
+    (fastfood.train.setup.PLACEMENTS). The summary's `exit_code` is 0, or 130/143 when
+    SIGINT/SIGTERM stopped the run (after saving).
     """
-    stream = stream or sys.stderr
     config, spec, run_dir, continuing = resolve_run(config, resume, spec)
 
     import keras
 
     from fastfood import loaders
     from fastfood.model import convention_of
-    from fastfood.train import feeds
 
     strategy = strategy or distribute.make_strategy()
-    hw = precision.detect()
+    hw = machine.detect()
     prec = precision.choose_precision(config.train.precision, hw)
     xla, xla_reason = precision.choose_xla(config.train.xla, hw)
     kind = loaders.resolve_kind(config.loader.kind)
-    lay = distribute.layout(strategy)
     chief, task = distribute.worker_id(strategy)
-    good, bad = loaders.preflight(spec.train.files)
+    lcfg = config.loader
+    good, bad = loaders.preflight(spec.train.files, lcfg.max_pixels)
     if not good:
         path, reason = bad[0]
         raise FastfoodError(
             f"none of the {len(bad)} training images can be read (first: {path}: {reason})")
-    on_device = feeds.decodes_on_gpu(kind)
-    plan = setup.plan(len(good), config, lay,
-                      per_replica_pipelines=on_device and lay.kind == "multi-worker")
-    say = _sayer(stream) if chief else (lambda text: None)
-    shout = _sayer(stream)  # what every worker says (why it stopped)
-
+    plan = setup.plan(len(good), config, strategy, on_device=decodes_on_gpu(kind),
+                      placement=placement)
+    multi_worker = distribute.layout(strategy).kind == "multi-worker"
     previous_policy = keras.mixed_precision.global_policy().name
     precision.apply(prec)
     keras.utils.set_random_seed(config.train.seed)
@@ -80,59 +161,62 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         with strategy.scope():
             ckpts = Checkpoints(run_dir if chief else run_dir / f".worker{task}", parts.model,
                                 parts.optimizer, keep=config.train.keep_checkpoints,
-                                source=run_dir)
+                                source=run_dir, save_every_s=config.train.save_every_s)
             pos = ckpts.restore() if continuing else None
-        config = dataclasses.replace(config, model=dataclasses.replace(
-            config.model, convention=convention_of(parts.model)))
+        config = config.but("model", convention=convention_of(parts.model))
         if chief:
             rundir.write_start(run_dir, config, spec.classes, spec.display_names)
-        say(_banner_run(run_dir, pos))
-        say(f"data {spec.root}: {len(spec.classes)} classes, {len(good)} train / "
-            f"{len(spec.val)} val images" + (f" ({len(bad)} unreadable train files skipped)"
-                                            if bad else ""))
-        say(recipe.describe(config))
-        say(f"precision {prec.short} ({prec.policy}): {prec.reason}; "
-            f"XLA {'on' if xla else 'off'}: {xla_reason}")
-        say(f"{distribute.describe(strategy)}; loader {kind}"
-            f"{' (decoding on the GPU)' if on_device else ''}; global batch "
-            f"{config.loader.batch_size} ({plan.per_replica_batch} per replica); "
-            f"{plan.steps_per_epoch} steps/epoch, {plan.total_steps} steps in "
-            f"{plan.num_epochs} epochs" + (f"; only fc8 trains for "
-                                            f"{config.train.freeze_epochs} epochs"
-                                            if config.train.freeze_epochs else ""))
         every = log_every or max(1, min(50, plan.steps_per_epoch // 10))
-        runner = Runner(
-            config=config, spec=spec, strategy=strategy, parts=parts, ckpts=ckpts,
-            plan=plan, kind=kind, on_device=on_device, chief=chief, log_every=every,
-            lockstep=Lockstep(strategy, multi_worker=lay.kind == "multi-worker", every=every),
-            metrics=MetricsLog(run_dir, resume_step=pos.step if pos else None, enabled=chief),
-            progress=Progress(total_epochs=plan.num_epochs, stream=stream, fancy=fancy)
-            if chief else None,
-            say=say, shout=shout, task=task,
-        )
+        log = RunLog(MetricsLog(run_dir, resume_step=pos.step if pos else None, enabled=chief),
+                     Progress(total_epochs=plan.num_epochs, stream=stream, fancy=fancy)
+                     if chief else None, every=every, global_batch=plan.global_batch,
+                     stream=stream, chief=chief)
+        _banner(log, config, spec, plan, run_dir, pos, (good, bad), prec, (xla, xla_reason),
+                strategy, kind)
+        skips = SkipLog()
+        request = LoaderRequest(kind=kind, image_size=config.model.image_size,
+                                seed=config.train.seed, crop=lcfg.train_crop,
+                                num_threads=lcfg.num_threads, skips=skips,
+                                max_pixels=lcfg.max_pixels)
+        run = Run(config, plan, parts,
+                  TrainFeed(strategy, plan, spec.train.files, spec.train.labels, request),
+                  EvalFeed(strategy, plan, spec.val.files, spec.val.labels, request),
+                  ckpts, log, Lockstep(strategy, multi_worker=multi_worker, every=every),
+                  skips, task=task, best_top1=ckpts.restored_best_top1)
         with StopFlag() as stop:
-            summary = runner.run(pos or Position(), stop)
+            summary = train_loop(run, (pos or Position()).normalized(plan.steps_per_epoch),
+                                 stop)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     summary.update(run_dir=str(run_dir), precision=prec.policy, xla=xla, loader=kind,
-                   strategy=lay.kind, replicas=lay.num_replicas)
+                   strategy=distribute.layout(strategy).kind,
+                   replicas=int(strategy.num_replicas_in_sync))
     if chief:
         rundir.write_json(run_dir / rundir.SUMMARY, summary)
     return summary
 
 
-def _sayer(stream: IO[str]) -> Any:
-    def say(text: str) -> None:
-        print(f"fastfood: {text}", file=stream, flush=True)
+def _banner(log: RunLog, config: RunConfig, spec: Any, plan: setup.Plan, run_dir: Any,
+            pos: Position | None, files: tuple, prec: Any, xla: tuple, strategy: Any,
+            kind: str) -> None:
+    """The start-up lines: where the run is, its data, recipe, precision and shape."""
+    good, bad = files
+    where = "new run" if pos is None else (f"resuming at step {pos.step}, epoch "
+                                           f"{pos.epoch + 1}, batch {pos.batch_in_epoch}")
+    log.say(f"run dir {run_dir} ({where})")
+    log.say(f"data {spec.root}: {len(spec.classes)} classes, {len(good)} train / "
+            f"{len(spec.val)} val images"
+            + (f" ({len(bad)} unreadable train files skipped)" if bad else ""))
+    log.say(recipe.describe(config))
+    log.say(f"precision {prec.short} ({prec.policy}): {prec.reason}; "
+            f"XLA {'on' if xla[0] else 'off'}: {xla[1]}")
+    freeze = config.train.freeze_epochs
+    log.say(f"{distribute.describe(strategy)}; loader {kind}"
+            f"{' (decoding on the GPU)' if plan.on_device else ''}; global batch "
+            f"{plan.global_batch} ({plan.per_replica_batch} per replica); "
+            f"{plan.steps_per_epoch} steps/epoch, {plan.total_steps} steps in "
+            f"{plan.num_epochs} epochs"
+            + (f"; only fc8 trains for {freeze} epochs" if freeze else ""))
 
-    return say
 
-
-def _banner_run(run_dir: Path, pos: Position | None) -> str:
-    if pos is None:
-        return f"run dir {run_dir} (new run)"
-    return (f"run dir {run_dir} (resuming at step {pos.step}, epoch {pos.epoch + 1}, "
-            f"batch {pos.batch_in_epoch})")
-
-
-__all__ = ["train_and_evaluate", "StopFlag"]
+__all__ = ["train_and_evaluate", "train_loop", "StopFlag"]

@@ -3,25 +3,15 @@
 Mixed precision is one setting (the Keras global dtype policy) chosen here from what the
 hardware does fast: float16 with loss scaling on NVIDIA GPUs with tensor cores (compute
 capability 7.0 and up), bfloat16 on CPUs whose instructions compute it natively
-(AVX512-BF16 or AMX), float32 otherwise. The detection is split from the decision so the
-decision can be tested without the hardware.
+(AVX512-BF16 or AMX), float32 otherwise. The detection (`fastfood.machine.detect`) is split from the decision so
+the decision can be tested without the hardware.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """What the decision depends on: GPU compute capabilities and CPU bf16 support."""
-
-    gpu_capabilities: tuple[tuple[int, int], ...] = ()
-    gpu_names: tuple[str, ...] = ()
-    cpu_bf16: bool = False
-
+from fastfood.machine import Hardware
 
 @dataclass(frozen=True)
 class Precision:
@@ -34,32 +24,6 @@ class Precision:
     @property
     def short(self) -> str:
         return {"float32": "fp32", "mixed_float16": "fp16", "mixed_bfloat16": "bf16"}[self.policy]
-
-
-def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
-    """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16 (native bfloat16 matmuls)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.split(":", 1)[-1].split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def detect() -> Hardware:
-    """Ask TensorFlow for the GPUs' compute capabilities and the kernel for CPU flags."""
-    import tensorflow as tf
-
-    caps, names = [], []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(gpu)
-        caps.append(tuple(details.get("compute_capability", (0, 0))))
-        names.append(str(details.get("device_name", gpu.name)))
-    return Hardware(tuple(caps), tuple(names), cpu_has_bf16())
 
 
 def choose_precision(requested: str, hw: Hardware) -> Precision:

@@ -1,9 +1,12 @@
 """What a training run is made of, built the same way for the loop and the benchmarks.
 
-`plan` turns the data size, global batch and strategy layout into steps per epoch and
-the run's length; `build` makes the model, the optimizer on its schedule and the
-compiled steps under the strategy. `fastfood.train.loop` and `fastfood.benchmark.train`
-both call these, so what the benchmark times is what training runs.
+`plan` turns the data size, the global batch and the strategy into the run's shape: the
+batch each replica computes on, how the input pipelines are placed and sharded, steps per
+epoch and the run's length. It is the one place the per-replica batch is computed; every
+loader request made from it asks for one pipeline's batches. `build` makes the model, the
+optimizer on its schedule and the compiled steps under the strategy.
+`fastfood.train.loop` and `fastfood.benchmark.train` both call these, so what the
+benchmark times is what training runs.
 """
 
 from __future__ import annotations
@@ -16,39 +19,56 @@ from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError
 from fastfood.train import distribute
 
+#: How the input pipelines feed the replicas (see fastfood.train.distribute):
+#: single (one device), mirrored (one pipeline per replica, MirroredStrategy), worker (one
+#: pipeline per worker, its batches dealt to the worker's replicas) and replicas (one
+#: pipeline per local replica, built by hand: MultiWorkerMirroredStrategy decoding on GPUs).
+PLACEMENTS = ("single", "mirrored", "worker", "replicas")
+
 
 @dataclass(frozen=True)
 class Plan:
-    """How long the run is, in steps and epochs, and how the batch is split."""
+    """The run's shape: batches, pipelines, and how long it is."""
 
+    global_batch: int
+    per_replica_batch: int  # the batch every pipeline yields and every replica computes on
+    placement: str  # one of PLACEMENTS
+    on_device: bool  # the pipelines decode on the replicas' GPUs (DALI with a GPU)
+    shards: int  # input pipelines in the whole cluster: the shard count of the files
+    pipelines: int  # input pipelines in this process (they share its cores)
+    batches_per_step: int  # batches one pipeline yields per step (>1: placement 'worker')
     steps_per_epoch: int
     total_steps: int
     num_epochs: int
-    per_replica_batch: int
 
 
-def plan(num_files: int, config: RunConfig, layout: distribute.Layout, *,
-         per_replica_pipelines: bool = False) -> Plan:
-    """Steps per epoch (every pipeline yields the same number), total steps, epochs.
+def plan(num_files: int, config: RunConfig, strategy: Any, *, on_device: bool = False,
+         placement: str | None = None) -> Plan:
+    """The plan of a run over `num_files` usable training images under `strategy`.
 
-    `per_replica_pipelines`: a multi-worker cluster's workers build one pipeline per
-    local replica themselves (DALI on GPUs), so the files are split per replica.
+    `placement` forces one (the tests run the per-replica path on CPUs); by default it
+    follows the strategy, and a multi-worker cluster decoding on GPUs builds one pipeline
+    per local replica (MultiWorkerMirroredStrategy refuses per-replica input otherwise).
     """
     from fastfood import loaders
 
+    lay = distribute.layout(strategy)
     batch = config.loader.batch_size
-    per_replica = layout.per_replica_batch(batch)
-    if per_replica_pipelines:
-        spe = loaders.steps_per_epoch(num_files, per_replica, (0, layout.num_replicas))
+    if batch % lay.num_replicas:
+        raise FastfoodError(f"--batch-size {batch} must be a multiple of the "
+                            f"{lay.num_replicas} replicas training in sync")
+    per_replica = batch // lay.num_replicas
+    if placement is None:
+        placement = {"default": "single", "mirrored": "mirrored"}.get(
+            lay.kind, "replicas" if on_device else "worker")
+    if placement == "worker":
+        shards, pipelines, k = lay.workers, 1, lay.num_replicas // lay.workers
     else:
-        spe = loaders.steps_per_epoch(num_files, per_replica, (0, layout.num_pipelines)) \
-            // layout.replicas_per_pipeline
-    if spe == 0:
-        raise FastfoodError(
-            f"--batch-size {batch} is larger than the {num_files} usable training images "
-            f"(per input pipeline: {layout.num_pipelines})")
+        shards, pipelines, k = lay.num_replicas, lay.local_replicas, 1
+    spe = loaders.full_batches(num_files, per_replica, shards) // k
     total = config.train.max_steps or config.train.epochs * spe
-    return Plan(spe, total, math.ceil(total / spe), per_replica)
+    return Plan(batch, per_replica, placement, on_device, shards, pipelines, k, spe, total,
+                math.ceil(total / spe))
 
 
 @dataclass
@@ -57,7 +77,7 @@ class Parts:
 
     model: Any
     optimizer: Any
-    train_step: Any
+    train_step: Any  # (images, labels) of one global batch -> logs
     head_step: Any  # fc8 only, while the backbone is frozen; None when it never is
     eval_step: Any
 
@@ -87,8 +107,7 @@ def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
         optimizer.build(model.trainable_variables)
 
     def train_step(variables: Any = None) -> Any:
-        return make_train_step(model, optimizer, strategy,
-                               global_batch=config.loader.batch_size,
+        return make_train_step(model, optimizer, strategy, global_batch=plan.global_batch,
                                weight_decay=tcfg.weight_decay, jit_compile=jit_compile,
                                variables=variables, label_smoothing=tcfg.label_smoothing)
 

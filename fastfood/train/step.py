@@ -64,7 +64,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
                     weight_decay: float, variables: list | None = None,
                     jit_compile: bool = False, l2_fn: LossFn | None = None,
                     label_smoothing: float = 0.0) -> Callable:
-    """A tf.function `train_step(iterator) -> dict of scalar tensors` (one global batch).
+    """A tf.function `train_step((images, labels)) -> dict of scalar tensors`, for one
+    global batch (a distributed one under a strategy: an element of its iterator).
 
     'xent' is the cross-entropy against labels smoothed by `label_smoothing`.
 
@@ -125,8 +126,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
             return {**logs, **apply(grads)}
 
     @tf.function
-    def train_step(iterator: Any) -> dict:
-        images, labels = next(iterator)
+    def train_step(batch: Any) -> dict:
+        images, labels = batch
         logs = strategy.run(replica_step, args=(images, labels))
         return reduce_logs(strategy, logs)
 

@@ -1,7 +1,9 @@
-"""What a benchmark ran on: CPU, cores, memory, GPU, library versions, how busy it was.
+"""What this machine is: CPU and its bf16 support, cores, memory, GPUs, library versions.
 
-Numbers without the machine are useless, and numbers taken on a busy machine are
-misleading, so every result file carries this, including the load average before the run.
+A neutral module: training and inference choose their precision from `detect()`, doctor
+reports it, and every benchmark result carries `machine_info()` (numbers without the
+machine are useless, and numbers taken on a busy machine are misleading, so it includes
+the load average before the run).
 Versions come from package metadata, so collecting them imports nothing heavy; only the
 GPU list needs TensorFlow, and only when asked for.
 """
@@ -13,9 +15,45 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 PACKAGES = ("tensorflow", "keras", "numpy", "pillow", "nvidia-dali", "nvidia-dali-tf-plugin")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What the decision depends on: GPU compute capabilities and CPU bf16 support."""
+
+    gpu_capabilities: tuple[tuple[int, int], ...] = ()
+    gpu_names: tuple[str, ...] = ()
+    cpu_bf16: bool = False
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16 (native bfloat16 matmuls)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[-1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def detect() -> Hardware:
+    """Ask TensorFlow for the GPUs' compute capabilities and the kernel for CPU flags."""
+    import tensorflow as tf
+
+    caps, names = [], []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        caps.append(tuple(details.get("compute_capability", (0, 0))))
+        names.append(str(details.get("device_name", gpu.name)))
+    return Hardware(tuple(caps), tuple(names), cpu_has_bf16())
 
 
 def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
