@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastfood.data.safety import check_val_fraction
+from fastfood.data.food101 import VAL_FROM
+from fastfood.data.safety import check_held_out, check_val_fraction
 from fastfood.errors import FastfoodError
 from fastfood.loaders.spec import CROPS, KINDS
 from fastfood.train.precision import PRECISIONS, XLA_MODES
@@ -46,15 +47,27 @@ def _at_least(value: Any, low: int, flag: str) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset and which split of it."""
+    """Which dataset and which split of it.
+
+    `val_from` says where Food-101's val split comes from: 'train' (val_fraction of each
+    class of meta/train.txt, the default) or 'test' (meta/test.txt itself). It has no flag:
+    it exists so the config.json of a run saved before the test split, which has no such
+    key, reads back as 'test' (RunConfig.from_dict) and resuming or evaluating that run on
+    'val' uses the images it was validated on.
+    """
 
     root: str = ""  # empty: the built-in sample, generated into the cache on first use
-    val_fraction: float = 0.1
+    val_fraction: float = 0.1  # of each class: class folders, and Food-101's meta/train.txt
     split_seed: int = 0
+    test_fraction: float = 0.0  # of each class, class folders only (Food-101 has test.txt)
+    val_from: str = "train"  # Food-101: train (carved from train.txt) | test (test.txt)
 
     def __post_init__(self) -> None:
         check_val_fraction(self.val_fraction, "--val-fraction")
         _at_least(self.split_seed, 0, "--split-seed")
+        check_val_fraction(self.test_fraction, "--test-fraction")
+        check_held_out(self.val_fraction, self.test_fraction)
+        _one_of(self.val_from, VAL_FROM, "data.val_from")
 
 
 @dataclass(frozen=True)
@@ -161,13 +174,17 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
         """The inverse of to_dict; also reads the config.json of runs written before the
-        loader's output size became the model's image_size alone (loader.image_size), and
-        of runs saved before batch norm existed (no "norm": they are the plain net)."""
+        loader's output size became the model's image_size alone (loader.image_size), of
+        runs saved before batch norm existed (no "norm": they are the plain net), and of
+        runs saved before the test split (no "val_from": they validated on Food-101's
+        test.txt and trained on all of train.txt)."""
         loader = {k: v for k, v in d.get("loader", {}).items() if k != "image_size"}
         model = dict(d.get("model", {}))
         model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
+        data = dict(d.get("data", {}))
+        data.setdefault("val_from", "test" if "data" in d else DataConfig.val_from)
         return cls(
-            data=DataConfig(**d.get("data", {})),
+            data=DataConfig(**data),
             loader=LoaderConfig(**loader),
             model=ModelConfig(**model),
             train=TrainConfig(**d.get("train", {})),

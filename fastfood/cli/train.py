@@ -30,6 +30,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "data": ("data", "root"),
     "val_fraction": ("data", "val_fraction"),
     "split_seed": ("data", "split_seed"),
+    "test_fraction": ("data", "test_fraction"),
     "loader": ("loader", "kind"),
     "weights": ("model", "weights"),
     "epochs": ("train", "epochs"),
@@ -86,12 +87,17 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
 
 @click.command()
 @click.option("--data", type=str, default=None,
-              help="Dataset folder (Food-101 layout or class folders). "
-                   "Default: the built-in sample.")
+              help="Dataset folder (Food-101 layout or class folders), or food101 for "
+                   "the one `fastfood data food101` downloaded. Default: the built-in sample.")
 @click.option("--val-fraction", type=float, default=default("val_fraction"), show_default=True,
-              help="Class folders without train/ and val/: the share of each class held out.")
+              help="The share of each class held out for validation: of Food-101's "
+                   "meta/train.txt, and of class folders without val/.")
+@click.option("--test-fraction", type=float, default=default("test_fraction"),
+              show_default=True,
+              help="Class folders without train/: the share of each class held out for "
+                   "`fastfood evaluate --split test` (Food-101 has meta/test.txt).")
 @click.option("--split-seed", type=int, default=default("split_seed"), show_default=True,
-              help="Seed of that held-out split.")
+              help="Seed of those held-out splits.")
 @click.option("--loader", type=click.Choice(KINDS), default=default("loader"),
               show_default=True, help="Input pipeline.")
 @click.option("--weights", type=str, default=default("weights"), show_default=True,
@@ -179,7 +185,7 @@ def train(ctx: click.Context, resume: bool, **params: Any) -> None:
         from fastfood.data.sample import default_sample
 
         root = str(default_sample())
-    spec = data.load(root, config.data.val_fraction, config.data.split_seed)
+    spec = data.from_config(config.data, root)
 
     from fastfood.quiet import import_tensorflow_quietly
 
