@@ -244,7 +244,9 @@ def test_spec_is_frozen_and_split_checks_lengths(make_food101):
 
 
 def test_data_layer_does_not_import_tensorflow():
-    code = ("import sys, fastfood.data, fastfood.data.sample, fastfood.cli.sample_data; "
+    code = ("import sys, fastfood.data, fastfood.data.sample, fastfood.cli.sample_data, "
+            "fastfood.data.food101_install, fastfood.data.download, fastfood.data.archive, "
+            "fastfood.cli.data; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('tensorflow', 'keras', 'nvidia')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

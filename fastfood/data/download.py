@@ -117,8 +117,9 @@ def download(url: str, dest: str | os.PathLike[str], md5: str, progress: Transfe
 
     A `dest` already there with the right md5 is kept (nothing is fetched). Transport
     errors and 5xx answers are retried with Range: at once when bytes had arrived, else
-    after backoff_s, 2 * backoff_s, ...; after `attempts` in a row without a new byte, FastfoodError (the part stays, so running
-    again continues). A wrong md5 deletes the download and raises FastfoodError naming it.
+    after backoff_s, 2 * backoff_s, ...; after `attempts` in a row without a new byte,
+    FastfoodError (the part stays, so running again continues). A wrong md5 deletes the
+    download and raises FastfoodError naming it.
     """
     import httpx
 
@@ -157,8 +158,9 @@ def download(url: str, dest: str | os.PathLike[str], md5: str, progress: Transfe
                             f"{part.path} keeps {where}: run again to continue)") from None
                     # A transfer that was moving retries at once; a dead one waits longer.
                     wait = 0.0 if moved else backoff_s * 2 ** (failures - 1)
-                    progress.note(f"connection lost at {where} ({_reason(err)}); continuing "
-                                  f"with an HTTP Range request in {wait:g} s")
+                    then = "continuing with an HTTP Range request" if part.have else \
+                        "trying again"
+                    progress.note(f"stopped at {where} ({_reason(err)}); {then} in {wait:g} s")
                     sleep(wait)
         except OSError as err:  # the disk, not the network: writing the part failed
             raise FastfoodError(f"cannot write {part.path}: {err.strerror or err}") from None
