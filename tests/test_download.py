@@ -145,7 +145,19 @@ def test_a_download_already_there_is_kept(tmp_path):
     progress = Notes()
     with FileServer(BODY) as server:
         fetch(server, dest, progress)
-    assert server.requests == [] and "already downloaded" in progress.notes[0]
+    assert server.requests == [] and "already downloaded" in progress.notes[-1]
+
+
+def test_a_part_from_another_url_is_not_continued(tmp_path):
+    dest = tmp_path / "food-101.tar.gz"
+    (tmp_path / "food-101.tar.gz.part").write_bytes(b"y" * 5000)
+    (tmp_path / "food-101.tar.gz.part.json").write_text(json.dumps(
+        {"url": "http://mirror.example/food-101.tar.gz", "total": 9, "etag": None}))
+    progress = Notes()
+    with FileServer(BODY) as server:
+        fetch(server, dest, progress)
+    assert dest.read_bytes() == BODY and server.requests[0]["range"] is None
+    assert "came from http://mirror.example/food-101.tar.gz" in progress.notes[0]
 
 
 def test_server_errors_are_retried_then_named(tmp_path):

@@ -35,7 +35,7 @@ FAST_EXIT = {"predict"}
 
 HELP = {
     "sample-data": "Write the built-in synthetic sample dataset (Food-101 layout).",
-    "data": "Download a dataset: `fastfood data food101` (resumable, checksummed).",
+    "data": "Download a public dataset (food101): resumable, md5-checked.",
     "train": "Fine-tune VGG19 on a dataset.",
     "predict": "Classify images with a trained run.",
     "evaluate": "Top-1/top-5 and per-class accuracy of a run on a split.",

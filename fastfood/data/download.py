@@ -71,18 +71,19 @@ class _Part:
         self.path = dest.with_name(dest.name + ".part")
         self.info_path = dest.with_name(dest.name + ".part.json")
         self.url = url
-        self.info: dict[str, Any] = {}
         try:
-            self.info = json.loads(self.info_path.read_text())
+            info = json.loads(self.info_path.read_text())
         except (OSError, ValueError):
-            self.info = {}
-        have = self.path.stat().st_size if self.path.exists() else 0
-        if have and self.info.get("url") not in (None, url):
-            say(f"the {size(have)} on disk came from {self.info['url']}: starting again "
+            info = {}
+        self.info: dict[str, Any] = info if isinstance(info, dict) else {}
+        if self.have and self.info.get("url") not in (None, url):
+            say(f"the {size(self.have)} on disk came from {self.info['url']}: starting again "
                 "from zero")
             self.reset()
-        self.md5 = file_md5(self.path) if self.path.exists() else hashlib.md5(
-            usedforsecurity=False)
+        have = self.have
+        if have:
+            say(f"reading the {size(have)} downloaded before (for the md5)")
+        self.md5 = file_md5(self.path) if have else hashlib.md5(usedforsecurity=False)
 
     @property
     def have(self) -> int:
@@ -127,6 +128,7 @@ def download(url: str, dest: str | os.PathLike[str], md5: str, progress: Transfe
     md5 = check_md5(md5)
     check_url(url)
     if dest.exists():
+        progress.note(f"checking the md5 of {dest}, downloaded before")
         got = file_md5(dest).hexdigest()
         if got == md5:
             progress.note(f"{dest} is already downloaded (md5 {md5})")

@@ -49,22 +49,18 @@ def load_folders(root: Path, val_fraction: float, seed: int,
             _check_same_classes(root, sets["train"], name, sets[name])
         classes = tuple(sorted(sets["train"]))
         if "val" in sets:
-            per_split = {name: _flatten(classes, found) for name, found in sets.items()}
-            return DatasetSpec(str(root), "folders", classes, classes, per_split["train"],
-                               per_split["val"], per_split.get("test", Split()))
-        parts = {c: split_class(c, sets["train"][c], val_fraction, seed) for c in classes}
-        return DatasetSpec(str(root), "folders", classes, classes,
-                           _flatten(classes, {c: p.train for c, p in parts.items()}),
-                           _flatten(classes, {c: p.val for c, p in parts.items()}),
-                           _flatten(classes, sets["test"]))
-    per_class = class_images(root, guard)
-    classes = tuple(sorted(per_class))
-    parts = {c: split_class(c, per_class[c], val_fraction, seed, test_fraction)
-             for c in classes}
-    return DatasetSpec(str(root), "folders", classes, classes,
-                       _flatten(classes, {c: p.train for c, p in parts.items()}),
-                       _flatten(classes, {c: p.val for c, p in parts.items()}),
-                       _flatten(classes, {c: p.test for c, p in parts.items()}))
+            parts = {c: Parts(sets["train"][c], sets["val"][c], sets.get("test", {}).get(c, []))
+                     for c in classes}
+        else:  # train/ and test/: val is drawn out of train/
+            parts = {c: split_class(c, sets["train"][c], val_fraction, seed)._replace(
+                test=sets["test"][c]) for c in classes}
+    else:
+        per_class = class_images(root, guard)
+        classes = tuple(sorted(per_class))
+        parts = {c: split_class(c, per_class[c], val_fraction, seed, test_fraction)
+                 for c in classes}
+    train, val, test = (_flatten(classes, {c: p[i] for c, p in parts.items()}) for i in range(3))
+    return DatasetSpec(str(root), "folders", classes, classes, train, val, test)
 
 
 def _check_same_classes(root: Path, train: dict[str, list[str]], name: str,
