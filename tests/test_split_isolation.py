@@ -49,3 +49,35 @@ def test_training_and_validation_never_read_the_test_split(make_food101, make_fo
     assert trained == set(spec.train.files)
     assert validated and all(set(files) == set(spec.val.files) for files in validated)
     assert not (trained | set().union(*validated)) & set(spec.test.files)
+
+
+@pytest.mark.parametrize("layout", ["food101", "folders"])
+def test_rerunning_a_run_saved_before_the_test_split(make_food101, make_folders, tmp_path,
+                                                     layout):
+    """The same command again on such a run: refused for Food-101 (its val and train files
+    would change; --resume keeps them), continued for class folders (nothing changes)."""
+    import json
+
+    from fastfood.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from fastfood.errors import FastfoodError
+    from fastfood.train import rundir
+
+    root = make_food101({"a": (10, 2), "b": (10, 2)}) if layout == "food101" \
+        else make_folders({"a": 10, "b": 10})
+    run = tmp_path / "run"
+    config = RunConfig(data=DataConfig(root=str(root)),
+                       model=ModelConfig(weights="none", width=0.125, image_size=32),
+                       train=TrainConfig(run_dir=str(run)))
+    resolved = rundir.resolve(config, False, None)[0]
+    old = resolved.to_dict()
+    del old["data"]["val_from"], old["data"]["test_fraction"]
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(old))
+    if layout == "folders":
+        assert rundir.resolve(config, False, None)[2] == run
+        return
+    with pytest.raises(FastfoodError, match=r"data\.val_from 'test' -> 'train'.*--resume"):
+        rundir.resolve(config, False, None)
+    base = rundir.read_config(run)
+    _, spec, _, _ = rundir.resolve(base, True, None)
+    assert spec.val == spec.test and len(spec.train) == 20  # as it was trained
