@@ -42,6 +42,10 @@ NORMS = ("auto", "batch", "none")
 #: The decay of the learning rate after the warm-up.
 SCHEDULES = ("linear", "cosine")
 
+#: Where Food-101's validation split comes from: carved out of meta/train.txt, or
+#: meta/test.txt itself (runs saved before the test split existed).
+VAL_FROM = ("train", "test")
+
 #: Pillow's Image.MAX_IMAGE_PIXELS (1 GiB / 4 bytes per pixel / 3), its decompression-bomb
 #: limit: an image declaring more pixels is refused before it is decoded.
 MAX_PIXELS = 89_478_485
@@ -151,15 +155,34 @@ class _Checked:
 
 @dataclass(frozen=True)
 class DataConfig(_Checked):
-    """Which dataset and which split of it."""
+    """Which dataset and which split of it.
+
+    `val_from` says where Food-101's val split comes from: 'train' (val_fraction of each
+    class of meta/train.txt, the default) or 'test' (meta/test.txt itself). It has no flag:
+    it exists so the config.json of a run saved before the test split, which has no such
+    key, reads back as 'test' (RunConfig.from_dict) and resuming or evaluating that run on
+    'val' uses the images it was validated on.
+    """
 
     SECTION = "data"
-    root: str = setting("", "Dataset folder (Food-101 layout or class folders). Default: the "
-                        "built-in sample.", flag="--data")
-    val_fraction: float = setting(0.1, "Class folders without train/ and val/: the share of "
-                                  "each class held out.",
-                                  rule=between(0, 1, what="a number in"))
-    split_seed: int = setting(0, "Seed of that held-out split.", rule=whole(0))
+    root: str = setting("", "Dataset folder (Food-101 layout or class folders), or food101 for "
+                        "the one `fastfood data food101` downloaded. Default: the built-in "
+                        "sample.", flag="--data")
+    val_fraction: float = setting(0.1, "The share of each class held out for validation: of "
+                                  "Food-101's meta/train.txt, and of class folders without "
+                                  "val/.", rule=between(0, 1, what="a number in"))
+    test_fraction: float = setting(0.0, "Class folders without train/: the share of each class "
+                                   "held out for `fastfood evaluate --split test` (Food-101 "
+                                   "has meta/test.txt).",
+                                   rule=between(0, 1, what="a number in"))
+    split_seed: int = setting(0, "Seed of those held-out splits.", rule=whole(0))
+    val_from: str = setting("train", flag="", choices=VAL_FROM)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise FastfoodError(f"--val-fraction plus --test-fraction must be below 1, got "
+                                f"{self.val_fraction:g} + {self.test_fraction:g}")
 
 
 @dataclass(frozen=True)
@@ -270,15 +293,18 @@ class RunConfig:
         """The inverse of to_dict. Also reads the config.json of older runs: before the
         loader's output size became the model's image_size alone (loader.image_size), before
         batch norm existed (no "norm": they are the plain net), before the pixel cap was a
-        setting (no "max_pixels": the same default), and when the square crop was called
-        "seed"."""
+        setting (no "max_pixels": the same default), when the square crop was called
+        "seed", and before the test split (no "val_from": they validated on Food-101's
+        test.txt and trained on all of train.txt)."""
         loader = {k: v for k, v in d.get("loader", {}).items() if k != "image_size"}
         if loader.get("train_crop") == "seed":
             loader["train_crop"] = "square"
         model = dict(d.get("model", {}))
         model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
+        data = dict(d.get("data", {}))
+        data.setdefault("val_from", "test" if "data" in d else DataConfig.val_from)
         return cls(
-            data=DataConfig(**d.get("data", {})),
+            data=DataConfig(**data),
             loader=LoaderConfig(**loader),
             model=ModelConfig(**model),
             train=TrainConfig(**d.get("train", {})),

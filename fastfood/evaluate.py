@@ -26,7 +26,7 @@ from fastfood.errors import FastfoodError
 from fastfood.inference.batches import Batch, decode_batches
 from fastfood.inference.forward import Forward, top_k
 
-SPLITS = ("val", "train")
+SPLITS = ("val", "test", "train")
 TOP_K = 5
 
 
@@ -132,7 +132,7 @@ def split_files(info: Any, data: str | os.PathLike[str] | None,
 
     cfg = info.config.data
     root = data_layer.root_of(data if data is not None else cfg.root)
-    spec = data_layer.load(root, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
+    spec = data_layer.load_config(cfg, root)
     if tuple(spec.classes) != tuple(info.classes):
         missing = [c for c in info.classes if c not in spec.classes][:3]
         extra = [c for c in spec.classes if c not in info.classes][:3]
@@ -142,9 +142,11 @@ def split_files(info: Any, data: str | os.PathLike[str] | None,
             f"--data {root}: its classes are not the run's ({len(spec.classes)} vs "
             f"{len(info.classes)} classes, {detail or 'same names in another order'})"
         )
-    chosen = spec.val if split == "val" else spec.train
+    chosen = getattr(spec, split)
     if not chosen.files:
-        raise FastfoodError(f"--data {root}: the {split} split has no images")
+        hint = (" (class folders: train with --test-fraction, or add a test/ folder beside "
+                "train/)" if split == "test" and spec.layout == "folders" else "")
+        raise FastfoodError(f"--data {root}: the {split} split has no images{hint}")
     return Path(root), tuple(chosen.files), tuple(chosen.labels)
 
 

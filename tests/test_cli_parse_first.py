@@ -44,8 +44,10 @@ USAGE_ERRORS = [
     ["bench", "--json"],
     ["doctor", "--no-such-flag"],
     ["predict", "--top-k", "many", "x.jpg"],
-    ["evaluate", "--split", "test"],
+    ["evaluate", "--split", "holdout"],
     ["export", "--no-such-flag"],
+    ["data", "food101", "--md5"],
+    ["data", "imagenet"],
 ]
 
 
@@ -71,6 +73,8 @@ def test_flag_value_errors_checked_by_fastfood_also_answer_before_tensorflow(
         tmp_path: Path) -> None:
     """Values click accepts but fastfood refuses (one-line FastfoodError) come first too."""
     for argv, flag in ((["train", "--epochs", "0"], "--epochs"),
+                       (["train", "--test-fraction", "1"], "--test-fraction"),
+                       (["data", "food101", "--url", "ftp://x/y"], "--url"),
                        (["bench", "--what", "everything"], "--what")):
         report, err = probe(argv, tmp_path)
         assert report["code"] == 2 and f"fastfood: error: {flag}" in err, (report, err)
@@ -78,7 +82,8 @@ def test_flag_value_errors_checked_by_fastfood_also_answer_before_tensorflow(
 
 
 def test_help_needs_no_tensorflow(tmp_path: Path) -> None:
-    for argv in (["train", "--help"], ["bench", "--help"], ["--help"]):
+    for argv in (["train", "--help"], ["bench", "--help"], ["data", "food101", "--help"],
+                 ["--help"]):
         report, _ = probe(argv, tmp_path)
         assert report == {"code": 0, "tensorflow": False}, (argv, report)
 

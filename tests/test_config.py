@@ -37,6 +37,10 @@ from fastfood.config import CROPS, FILE_KINDS, KINDS, PRECISIONS
     (lambda: TrainConfig(seed=-3), "--seed must be >= 0"),
     (lambda: TrainConfig(keep_checkpoints=0), "train.keep_checkpoints must be >= 1"),
     (lambda: DataConfig(val_fraction=1.0), "--val-fraction must be a number in [0, 1)"),
+    (lambda: DataConfig(test_fraction=-0.1), "--test-fraction must be a number in [0, 1)"),
+    (lambda: DataConfig(val_fraction=0.5, test_fraction=0.5),
+     "--val-fraction plus --test-fraction must be below 1"),
+    (lambda: DataConfig(val_from="val"), "data.val_from must be one of train, test"),
 ])
 def test_a_bad_value_is_refused_naming_its_flag(make, flag: str) -> None:
     with pytest.raises(FastfoodError) as err:
@@ -58,6 +62,19 @@ def test_an_old_run_config_with_loader_image_size_still_loads(tmp_path: Path) ->
     (tmp_path / "config.json").write_text(json.dumps(old))
     loaded = RunConfig.load(tmp_path / "config.json")
     assert loaded.model.image_size == 64 and not hasattr(loaded.loader, "image_size")
+
+
+def test_an_old_run_config_without_the_test_split_validates_on_test_txt(tmp_path: Path
+                                                                        ) -> None:
+    """Runs saved before the test split trained on all of Food-101's train.txt and validated
+    on test.txt: their config.json has no val_from and reads back with the old meaning."""
+    old = RunConfig().to_dict()
+    del old["data"]["val_from"], old["data"]["test_fraction"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    loaded = RunConfig.load(tmp_path / "config.json")
+    assert loaded.data.val_from == "test" and loaded.data.test_fraction == 0.0
+    assert RunConfig().data.val_from == "train"
+    assert RunConfig.from_dict(RunConfig().to_dict()) == RunConfig()
 
 
 def test_a_resumed_config_json_is_checked_too(tmp_path: Path) -> None:

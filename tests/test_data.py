@@ -30,14 +30,69 @@ def test_food101_classes_files_and_labels(make_food101):
     assert spec.root == str(root.resolve())
     assert spec.classes == ("zucchini", "apple_pie", "miso")  # classes.txt order, not sorted
     assert spec.display_names == spec.classes
-    assert len(spec.train) == 9 and len(spec.val) == 4
-    assert spec.train.labels == (0, 0, 0, 1, 1, 1, 1, 2, 2)
-    assert spec.val.labels == (0, 0, 1, 2)
-    assert spec.train.files[3] == str(root.resolve() / "images" / "apple_pie" / "000.jpg")
-    assert spec.val.files[0].endswith(os.path.join("images", "zucchini", "003.jpg"))
-    for f in spec.train.files + spec.val.files:
+    # test.txt is the test split; val is one image per class carved out of train.txt
+    assert len(spec.test) == 4 and spec.test.labels == (0, 0, 1, 2)
+    assert spec.test.files[0].endswith(os.path.join("images", "zucchini", "003.jpg"))
+    assert len(spec.train) == 6 and spec.val.labels == (0, 1, 2)
+    assert spec.train.labels == (0, 0, 1, 1, 1, 2)
+    apple_pie = [str(root.resolve() / "images" / "apple_pie" / f"{i:03d}.jpg") for i in range(4)]
+    assert sorted(f for f in spec.train.files + spec.val.files if "apple_pie" in f) == apple_pie
+    every = spec.train.files + spec.val.files + spec.test.files
+    assert len(set(every)) == len(every) == 13
+    for f in every:
         assert os.path.isabs(f) and os.path.isfile(f) and isinstance(f, str)
     assert isinstance(spec.train.files, tuple) and isinstance(spec.val.labels, tuple)
+
+
+def test_food101_val_is_carved_from_train_txt_in_its_order(make_food101):
+    root = make_food101({"a": (20, 3), "b": (10, 3)})
+    listed = [line.strip() for line in (root / "meta" / "train.txt").read_text().splitlines()]
+    spec = data.load(root, val_fraction=0.2, seed=5)
+    assert [spec.val.labels.count(i) for i in (0, 1)] == [4, 2]  # stratified: 20 % of each
+    names = ["/".join(f.split(os.sep)[-2:])[:-4] for f in spec.train.files]
+    assert names == [x for x in listed if x not in
+                     {"/".join(f.split(os.sep)[-2:])[:-4] for f in spec.val.files}]
+    assert not set(spec.val.files) & set(spec.test.files)
+    assert data.load(root, 0.2, seed=5) == spec  # the same every time
+    assert set(data.load(root, 0.2, seed=6).val.files) != set(spec.val.files)
+
+
+def test_food101_val_fraction_zero_trains_on_all_of_train_txt(make_food101):
+    spec = data.load(make_food101(CLASSES), val_fraction=0.0)
+    assert len(spec.train) == 9 and len(spec.val) == 0 and len(spec.test) == 4
+
+
+def test_food101_val_of_a_class_stays_when_a_class_is_added(make_food101, tmp_path):
+    small = data.load(make_food101({"a": (12, 1), "b": (9, 1)}), 0.25, seed=1)
+    grown = data.load(make_food101({"new": (7, 1), "a": (12, 1), "b": (9, 1)}), 0.25, seed=1)
+
+    def held(spec):
+        return {(spec.classes[label], os.path.basename(f))
+                for f, label in zip(spec.val.files, spec.val.labels)}
+
+    assert {x for x in held(grown) if x[0] != "new"} == held(small)
+
+
+def test_food101_old_reading_validates_on_test_txt(make_food101):
+    """val_from='test': how runs saved before the test split read the tree."""
+    root = make_food101(CLASSES)
+    spec = data.load(root, val_from="test")
+    assert len(spec.train) == 9 and spec.val == spec.test and len(spec.val) == 4
+
+
+def test_old_run_config_reads_back_with_its_val_split(make_food101):
+    """A config.json without the test-split fields keeps val = test.txt, all train.txt."""
+    from fastfood.config import RunConfig
+
+    root = make_food101(CLASSES)
+    old = RunConfig.from_dict({"data": {"root": str(root), "val_fraction": 0.1,
+                                        "split_seed": 0}})
+    assert old.data.val_from == "test" and old.data.test_fraction == 0.0
+    spec = data.load_config(old.data)
+    assert spec == data.load(root, val_from="test") and len(spec.train) == 9
+    fresh = RunConfig.from_dict(RunConfig().to_dict())
+    assert fresh.data.val_from == "train"
+    assert data.load_config(fresh.data, root) == data.load(root)
 
 
 def test_food101_display_names_from_labels_txt(make_food101):
@@ -46,9 +101,10 @@ def test_food101_display_names_from_labels_txt(make_food101):
     assert spec.classes == ("zucchini", "apple_pie", "miso")
 
 
-def test_food101_ignores_val_fraction_and_seed(make_food101):
+def test_food101_test_split_ignores_val_fraction_and_seed(make_food101):
     root = make_food101(CLASSES)
-    assert data.load(root, 0.5, 7) == data.load(root)
+    assert data.load(root, 0.5, 7).test == data.load(root).test
+    assert data.load(root, 0.5, 7, test_fraction=0.4) == data.load(root, 0.5, 7)
 
 
 def test_food101_tolerates_blank_lines_crlf_bom_and_extensions(make_food101):
@@ -162,13 +218,14 @@ def test_symlinks_inside_root_are_fine(make_food101):
     (root / "images" / "miso").rename(root / "miso-real")
     (root / "images" / "miso").symlink_to(root / "miso-real")
     spec = data.load(root)
-    assert spec.train.files[-1] == str(root.resolve() / "images" / "miso" / "001.jpg")
+    assert str(root.resolve() / "images" / "miso" / "001.jpg") in spec.train.files + spec.val.files
 
 
 def test_root_may_itself_be_a_symlink(make_food101, tmp_path):
     root = make_food101(CLASSES)
     (tmp_path / "alias").symlink_to(root)
-    assert len(data.load(tmp_path / "alias").train) == 9
+    spec = data.load(tmp_path / "alias")
+    assert len(spec.train) + len(spec.val) == 9
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.0, 1.5, float("nan"), "half"])
@@ -187,7 +244,9 @@ def test_spec_is_frozen_and_split_checks_lengths(make_food101):
 
 
 def test_data_layer_does_not_import_tensorflow():
-    code = ("import sys, fastfood.data, fastfood.data.sample, fastfood.cli.sample_data; "
+    code = ("import sys, fastfood.data, fastfood.data.sample, fastfood.cli.sample_data, "
+            "fastfood.data.food101_install, fastfood.data.download, fastfood.data.archive, "
+            "fastfood.cli.data; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('tensorflow', 'keras', 'nvidia')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

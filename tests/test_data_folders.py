@@ -78,7 +78,8 @@ def test_val_fraction_zero_gives_empty_val(make_folders):
 @given(n=st.integers(0, 300), fraction=st.floats(0.0, 0.999), seed=st.integers(0, 2**31))
 def test_val_count_rules(n, fraction, seed):
     files = [f"/r/c/{i}.jpg" for i in range(n)]
-    train, val = split_class("c", files, fraction, seed)
+    train, val, test = split_class("c", files, fraction, seed)
+    assert test == []  # no test_fraction, no test split
     assert len(val) == val_count(n, fraction)
     assert sorted(train + val) == sorted(files)
     assert train == [f for f in files if f in train]  # input order kept
@@ -89,6 +90,57 @@ def test_val_count_rules(n, fraction, seed):
         assert abs(len(val) - n * fraction) <= slack + 1e-9
     else:
         assert val == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 300), val=st.floats(0.0, 0.6), test=st.floats(0.0, 0.39),
+       seed=st.integers(0, 2**31))
+def test_test_split_rules(n, val, test, seed):
+    """Test takes its own count first, val the next ranks, one file is always left to train
+    on, and the test files do not depend on val_fraction."""
+    files = [f"/r/c/{i}.jpg" for i in range(n)]
+    parts = split_class("c", files, val, seed, test_fraction=test)
+    assert sorted(parts.train + parts.val + parts.test) == sorted(files)
+    assert len(parts.test) == val_count(n, test)
+    assert len(parts.val) <= val_count(n, val)
+    assert len(parts.train) >= min(n, 1)
+    assert split_class("c", files, 0.0, seed, test_fraction=test).test == parts.test
+
+
+def test_test_fraction_is_stratified_disjoint_and_stable(make_folders):
+    root = make_folders(COUNTS)
+    spec = data.load(root, val_fraction=0.2, seed=0, test_fraction=0.1)
+    test = Counter(spec.classes[i] for i in spec.test.labels)
+    val = Counter(spec.classes[i] for i in spec.val.labels)
+    assert test == {"sushi": 2, "apple_pie": 1, "ramen": 1, "taco": 1}
+    # ramen (2 images) gives its second to test, keeps one to train: no val left for it
+    assert val == {"sushi": 4, "apple_pie": 2, "taco": 1}
+    every = spec.train.files + spec.val.files + spec.test.files
+    assert len(set(every)) == len(every) == sum(COUNTS.values())
+    assert data.load(root, 0.3, seed=0, test_fraction=0.1).test == spec.test
+    new = root / "aaa_new_first_class"
+    new.mkdir()
+    for i in range(9):
+        (new / f"n{i}.jpg").write_bytes((root / "miso" / "img000.jpg").read_bytes())
+    grown = data.load(root, val_fraction=0.2, seed=0, test_fraction=0.1)
+    names = {(grown.classes[label], os.path.basename(f))
+             for f, label in zip(grown.test.files, grown.test.labels)}
+    assert {x for x in names if x[0] != new.name} == {
+        (spec.classes[label], os.path.basename(f))
+        for f, label in zip(spec.test.files, spec.test.labels)}
+
+
+def test_no_test_fraction_no_test_split(make_folders):
+    root = make_folders(COUNTS)
+    spec = data.load(root, val_fraction=0.2)
+    assert len(spec.test) == 0
+    assert data.load(root, val_fraction=0.2, test_fraction=0.0) == spec
+
+
+@pytest.mark.parametrize("val, test", [(0.5, 0.5), (0.9, 0.2)])
+def test_val_plus_test_must_leave_training_data(make_folders, val, test):
+    message = error(data.load, make_folders(COUNTS), val_fraction=val, test_fraction=test)
+    assert "--val-fraction plus --test-fraction" in message
 
 
 def test_split_ranks_by_file_name_not_folder(make_folders):
@@ -122,6 +174,37 @@ def test_presplit_folders(make_presplit):
     assert spec.train.labels == (0, 0, 1, 1, 1) and spec.val.labels == (0, 0, 1)
     assert all(f"{os.sep}train{os.sep}" in f for f in spec.train.files)
     assert all(f"{os.sep}val{os.sep}" in f for f in spec.val.files)
+
+
+def copy_images(src, dest, counts: dict[str, int]) -> None:
+    """dest/<class>/t<i>.jpg, copies of src's first image, `counts` per class."""
+    image = next(src.rglob("*.jpg")).read_bytes()
+    for name, n in counts.items():
+        (dest / name).mkdir(parents=True)
+        for i in range(n):
+            (dest / name / f"t{i}.jpg").write_bytes(image)
+
+
+def test_presplit_folders_with_test(make_presplit):
+    root = make_presplit({"b": 3, "a": 2}, {"b": 1, "a": 2})
+    copy_images(root, root / "test", {"a": 1, "b": 2})
+    spec = data.load(root, val_fraction=0.5, test_fraction=0.3)  # fractions are not used
+    assert spec.val.labels == (0, 0, 1) and spec.test.labels == (0, 1, 1)
+    assert all(f"{os.sep}test{os.sep}" in f for f in spec.test.files)
+
+
+def test_train_and_test_folders_draw_val_from_train(make_presplit):
+    """ROOT/train + ROOT/test (no val/) is read as a split, not as classes 'train' and 'test'."""
+    root = make_presplit({"a": 10, "b": 5}, {"a": 1, "b": 1})
+    (root / "val").rename(root / "test")
+    spec = data.load(root, val_fraction=0.2, seed=0)
+    assert data.detect_layout(root) == "presplit" and spec.classes == ("a", "b")
+    assert spec.test.labels == (0, 1)
+    assert spec.val.labels == (0, 0, 1) and len(spec.train) == 12
+    assert all(f"{os.sep}train{os.sep}" in f for f in spec.train.files + spec.val.files)
+    copy_images(root, root / "test", {"c": 1})
+    message = error(data.load, root)
+    assert str(root / "test") in message and "'c'" in message
 
 
 def test_presplit_classes_must_match(make_presplit):

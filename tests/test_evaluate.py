@@ -67,14 +67,14 @@ def test_predict_agrees_with_evaluate(trained_run: Path, sample_dir: Path) -> No
     # the same batches, so even near-ties of a barely trained model break the same way.
     ev = evaluate(trained_run, split="val")
     spec = load(sample_dir)
-    assert ev.n == len(spec.val.files) == 120 and not ev.skipped
+    assert ev.n == len(spec.val.files) == 48 and not ev.skipped  # 6 of each class's 60
     predictor = Predictor.load(trained_run)
     confusion = np.zeros_like(ev.confusion)
     for p, label in zip(predictor.predict_files(spec.val.files, top_k=1, batch_size=32),
                         spec.val.labels):
         confusion[label, p.top_k[0].index] += 1
     np.testing.assert_array_equal(confusion, ev.confusion)
-    assert ev.top1 == pytest.approx(np.trace(confusion) / 120)
+    assert ev.top1 == pytest.approx(np.trace(confusion) / 48)
     assert 0.0 <= ev.top1 <= ev.top5 <= 1.0
 
 
@@ -83,20 +83,50 @@ def test_cli_writes_json_and_png_into_the_run(trained_run: Path, capsys: pytest.
     code, out, err = run_cli(["evaluate", "--run-dir", str(trained_run), "--json"], capsys)
     assert code == 0, err
     printed = json.loads(out)
-    assert {"top1", "top5", "n"} <= set(printed) and printed["n"] == 120
+    assert {"top1", "top5", "n"} <= set(printed) and printed["n"] == 48
     assert 0.0 <= printed["top1"] <= printed["top5"] <= 1.0
     written = json.loads((trained_run / "eval_val.json").read_text())
     assert written["top1"] == printed["top1"] and len(written["per_class"]) == 8
-    assert sum(c["n"] for c in written["per_class"]) == 120
-    assert sum(c["correct"] for c in written["per_class"]) == round(printed["top1"] * 120)
+    assert sum(c["n"] for c in written["per_class"]) == 48
+    assert sum(c["correct"] for c in written["per_class"]) == round(printed["top1"] * 48)
     assert (trained_run / "confusion_val.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     code, out, err = run_cli(["evaluate", "--run-dir", str(trained_run), "--split", "train"],
                              capsys)
     assert code == 0, err
     assert "top-1" in out and "Tomato stripes" in out  # the rich table, display names
-    assert json.loads((trained_run / "eval_train.json").read_text())["n"] == 480
+    assert json.loads((trained_run / "eval_train.json").read_text())["n"] == 432
     assert (trained_run / "confusion_train.png").is_file()
+
+    code, out, err = run_cli(["evaluate", "--run-dir", str(trained_run), "--split", "test",
+                              "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["n"] == 120 and json.loads(out)["split"] == "test"  # test.txt
+    assert json.loads((trained_run / "eval_test.json").read_text())["n"] == 120
+
+
+def test_splits_are_the_runs_own(tmp_path: Path, make_food101) -> None:
+    """val, test and train as the run was trained with; a run saved before the test split
+    (no val_from in config.json) still means Food-101's test.txt by 'val'."""
+    from fastfood import data
+    from fastfood.evaluate import split_files
+    from fastfood.rundir import read_info
+
+    root = make_food101({"red": (10, 2), "blue": (10, 3)})
+    run = untrained_run(tmp_path / "run", ["red", "blue"], data_root=str(root))
+    spec = data.load(root)
+    info = read_info(run)
+    for split in ("val", "test", "train"):
+        _, files, labels = split_files(info, None, split)
+        assert (files, labels) == (getattr(spec, split).files, getattr(spec, split).labels)
+    assert not set(split_files(info, None, "val")[1]) & set(spec.test.files)
+
+    config = json.loads((run / "config.json").read_text())
+    del config["data"]["val_from"], config["data"]["test_fraction"]
+    (run / "config.json").write_text(json.dumps(config))
+    old = read_info(run)
+    assert split_files(old, None, "val")[1] == spec.test.files
+    assert split_files(old, None, "train")[1] == data.load(root, val_fraction=0).train.files
 
 
 def test_bad_files_are_skipped_and_named(tmp_path: Path, make_food101,
@@ -105,10 +135,11 @@ def test_bad_files_are_skipped_and_named(tmp_path: Path, make_food101,
     broken = root / "images" / "green" / "003.jpg"
     broken.write_bytes(b"not a jpeg")
     run = untrained_run(tmp_path / "run", ["red", "green"], data_root=str(root))
-    code, out, err = run_cli(["evaluate", "--run-dir", str(run), "--json"], capsys)
+    code, out, err = run_cli(["evaluate", "--run-dir", str(run), "--split", "test", "--json"],
+                             capsys)
     assert code == 0, err
     result = json.loads(out)
-    assert result["n"] == 5
+    assert result["n"] == 5  # test.txt: 6 images, one broken
     assert result["skipped"] == [{"file": str(broken), "error": "not a JPEG or PNG file"}]
     # Two classes: top-5 is "in the top 2", always true.
     assert result["top5"] == 1.0

@@ -67,9 +67,9 @@ def test_generated_data_repeats_training_images_until_the_steps_fit_one_epoch(tm
 
     smoke = load_smoke()
     sample = data.load(smoke.smoke_data(tmp_path / "a", steps=2, batch_size=8))
-    assert len(sample.train) == 480 and len(sample.val) == 120  # the sample itself
+    assert len(sample.train) == 432 and len(sample.val) == 48  # the sample itself
     grown = data.load(smoke.smoke_data(tmp_path / "b", steps=70, batch_size=8))
-    assert len(grown.train) == 960 >= 70 * 8 and len(grown.val) == 120
+    assert len(grown.train) == 864 >= 70 * 8 and len(grown.val) == 48
     assert sorted(grown.classes) == sorted(sample.classes)
 
 

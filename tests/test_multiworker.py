@@ -27,7 +27,7 @@ from support.cluster import logged_steps, start_workers, wait_all, wait_for_step
 
 pytestmark = pytest.mark.slow
 
-STEPS = 24  # 30 steps per epoch on the sample at global batch 16 over 2 shards
+STEPS = 24  # 27 steps per epoch on the sample (432 train) at global batch 16 over 2 shards
 LOST_WORKER_BOUND_S = 60  # what the kill -9 test allows (measured: about 3 s here)
 
 

@@ -171,7 +171,8 @@ def test_new_flags_reach_the_config():
                   schedule="cosine", label_smoothing=0.1, head_lr_mult=10.0, momentum=0.9,
                   weight_decay=5e-4, freeze_epochs=0, crop="auto", precision="fp32",
                   xla=None, val_every=0, save_every=500, run_dir=None, max_steps=0, seed=0,
-                  val_fraction=0.1, split_seed=0, dropout=0.5, strict=False)
+                  val_fraction=0.1, test_fraction=0.0, split_seed=0, dropout=0.5,
+                  strict=False)
     config = build_config(params, set(params))
     assert config.model.norm == "none" and config.loader.train_crop == "auto"
     assert config.train.lr is None and config.train.warmup_epochs == 1.5

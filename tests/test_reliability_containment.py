@@ -119,7 +119,7 @@ def test_contained_listing_stays_inside_even_with_a_linked_meta_file(tmp_path: P
     (root / "meta" / "train.txt").symlink_to(outside / "meta" / "train.txt")
     spec = data.load(root)
     real_root = os.path.realpath(root) + os.sep
-    for path in spec.train.files + spec.val.files:
+    for path in spec.train.files + spec.val.files + spec.test.files:
         assert os.path.realpath(path).startswith(real_root), path
 
 

@@ -39,8 +39,10 @@ def test_sample_layout(sample_dir):
     assert len(spec.classes) == 8
     assert spec.classes == tuple(c[0] for c in sample.CLASSES)
     assert spec.display_names == tuple(c[1] for c in sample.CLASSES)
-    assert Counter(spec.train.labels) == {i: 60 for i in range(8)}
-    assert Counter(spec.val.labels) == {i: 15 for i in range(8)}
+    # train.txt's 60 per class: 54 train + 6 val (--val-fraction 0.1); test.txt's 15 test
+    assert Counter(spec.train.labels) == {i: 54 for i in range(8)}
+    assert Counter(spec.val.labels) == {i: 6 for i in range(8)}
+    assert Counter(spec.test.labels) == {i: 15 for i in range(8)}
     assert (sample_dir / "meta" / "labels.txt").is_file()
     assert sample.sample_info(sample_dir) == {
         "format": "fastfood-sample", "version": 1, "seed": 0, "classes": 8,
@@ -50,7 +52,8 @@ def test_sample_layout(sample_dir):
 def test_sample_images_are_real_jpegs_of_varied_sizes(sample_dir):
     spec = data.load(sample_dir)
     sides, aspects, means = [], [], {}
-    for f, label in zip(spec.train.files + spec.val.files, spec.train.labels + spec.val.labels):
+    for f, label in zip(spec.train.files + spec.val.files + spec.test.files,
+                        spec.train.labels + spec.val.labels + spec.test.labels):
         with Image.open(f) as im:
             assert im.format == "JPEG" and im.mode == "RGB"
             pixels = np.asarray(im)  # decodes fully
@@ -94,7 +97,7 @@ def test_non_empty_folder_is_refused_without_force(tmp_path, small):
     assert sorted(p.name for p in target.iterdir()) == ["thesis.txt"]
     sample.write_sample(target, force=True)
     assert (target / "thesis.txt").read_text() == "precious"
-    assert len(data.load(target).train) == 16
+    assert len(data.load(target, val_fraction=0.0).train) == 16  # all of train.txt
     with pytest.raises(FastfoodError, match="holds the sample with seed 0"):
         sample.write_sample(target, seed=1)
 
@@ -164,9 +167,10 @@ def test_cli_bad_target_exits_2_with_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_sample_is_learnable_by_a_tiny_cnn(sample_dir):
-    """The promise behind the sample: a tiny CNN at 64 px gets > 95% val top-1 quickly."""
+    """The promise behind the sample: a tiny CNN at 64 px trained on train.txt gets > 95%
+    top-1 on test.txt quickly."""
     keras = pytest.importorskip("keras")
-    spec = data.load(sample_dir)
+    spec = data.load(sample_dir, val_fraction=0.0)
 
     def centre_64(path: str) -> np.ndarray:
         with Image.open(path) as im:
@@ -178,7 +182,7 @@ def test_sample_is_learnable_by_a_tiny_cnn(sample_dir):
 
     x_train = np.stack([centre_64(f) for f in spec.train.files])
     y_train = np.array(spec.train.labels)
-    x_val, y_val = np.stack([centre_64(f) for f in spec.val.files]), np.array(spec.val.labels)
+    x_val, y_val = np.stack([centre_64(f) for f in spec.test.files]), np.array(spec.test.labels)
     keras.utils.set_random_seed(0)
     layers = keras.layers
     model = keras.Sequential([

@@ -105,15 +105,13 @@ def _guard(fn: Callable[[], Any], errors: list[str], name: str) -> dict[str, Any
 def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: None
         ) -> dict[str, Any]:
     """Measure what `settings.what` asks for; returns the JSON-ready result dict."""
-    from fastfood.benchmark import loaders as lb
-    from fastfood.loaders import native
     from fastfood import machine
+    from fastfood.benchmark import loaders as lb
     from fastfood.benchmark import train as tb
-
-    from fastfood.train import precision as prec
+    from fastfood.loaders import native
 
     info = machine.machine_info(with_gpus=True)
-    hw = prec.detect()
+    hw = machine.detect()
     fast_mixed = hw.cpu_bf16 or any(cap >= (7, 0) for cap in hw.gpu_capabilities)
     s = settings.resolved(has_gpu=bool(info["gpus"]), fast_mixed=fast_mixed)
     root, files, labels, num_classes = dataset(s.data)

@@ -48,11 +48,12 @@ def start_precision(precision: str, xla: str = "auto") -> tuple[Any, bool, dict[
     models are built. Returns (fastfood Precision, XLA on, info for the JSON)."""
     import keras
 
+    from fastfood import machine
     from fastfood.train import precision as prec
 
     keras.backend.clear_session()
     gc.collect()
-    hw = prec.detect()
+    hw = machine.detect()
     chosen = prec.choose_precision(precision, hw)
     prec.apply(chosen)
     jit, why = prec.choose_xla(xla, hw)

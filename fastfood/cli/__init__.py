@@ -16,6 +16,7 @@ from fastfood.errors import FastfoodError
 
 COMMANDS = {
     "sample-data": "fastfood.cli.sample_data:sample_data",
+    "data": "fastfood.cli.data:data",
     "train": "fastfood.cli.train:train",
     "predict": "fastfood.cli.predict:predict",
     "evaluate": "fastfood.cli.evaluate:evaluate",
@@ -34,6 +35,7 @@ FAST_EXIT = {"predict"}
 
 HELP = {
     "sample-data": "Write the built-in synthetic sample dataset (Food-101 layout).",
+    "data": "Download a public dataset (food101): resumable, md5-checked.",
     "train": "Fine-tune VGG19 on a dataset.",
     "predict": "Classify images with a trained run.",
     "evaluate": "Top-1/top-5 and per-class accuracy of a run on a split.",

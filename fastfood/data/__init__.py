@@ -3,8 +3,13 @@
 No tensors and no TensorFlow here, so the CLI can check a dataset instantly and every
 loader (DALI, tf.data) consumes the same lists. Two layouts are understood:
 
-- Food-101: meta/classes.txt, meta/train.txt, meta/test.txt (val), images/<class>/<id>.jpg
-- class folders: <class>/*.jpg|jpeg|png (split here), or train/<class> + val/<class>
+- Food-101: meta/classes.txt, meta/train.txt (train, val carved out of it), meta/test.txt
+  (test), images/<class>/<id>.jpg
+- class folders: <class>/*.jpg|jpeg|png (split here), or train/<class> beside val/<class>
+  and/or test/<class>
+
+Every spec has train, val and test splits; test may be empty (class folders with no
+test_fraction), and training never reads it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from fastfood.data.folders import is_presplit, load_folders
 from fastfood.data.food101 import is_food101, load_food101
-from fastfood.data.safety import check_root, check_val_fraction
+from fastfood.data.safety import check_held_out, check_root, check_val_fraction
 from fastfood.data.spec import DatasetSpec, Split
 from fastfood.errors import FastfoodError
 
@@ -39,18 +44,24 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
     return "presplit" if is_presplit(path) else "folders"
 
 
-def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0) -> DatasetSpec:
+def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0,
+         test_fraction: float = 0.0, val_from: str = "train") -> DatasetSpec:
     """Read and check a dataset; the same inputs give the same spec on every run.
 
-    `val_fraction` and `seed` matter only for class folders without train/ and val/.
-    Any problem raises FastfoodError with a one-line message naming the file (and line).
+    `val_fraction` and `seed` draw val out of Food-101's train.txt and out of class
+    folders without val/; `test_fraction` only matters for class folders without train/.
+    `val_from` is Food-101's: 'train' (carved, the default) or 'test' (test.txt, as runs
+    saved before the test split read it). Any problem raises FastfoodError with a one-line
+    message naming the file (and line).
     """
     fraction = check_val_fraction(val_fraction)
+    test_share = check_val_fraction(test_fraction, "test_fraction")
+    check_held_out(fraction, test_share)
     path: Path = check_root(root)
     layout = detect_layout(path)
     if layout == "food101":
-        return load_food101(path)
-    return load_folders(path, fraction, int(seed))
+        return load_food101(path, fraction, int(seed), val_from)
+    return load_folders(path, fraction, int(seed), test_share)
 
 
 def root_of(root: str | os.PathLike[str]) -> Path:
@@ -62,6 +73,8 @@ def root_of(root: str | os.PathLike[str]) -> Path:
     return Path(root)
 
 
-def load_config(cfg: "DataConfig") -> DatasetSpec:
-    """The dataset a DataConfig describes (see `load`)."""
-    return load(root_of(cfg.root), cfg.val_fraction, cfg.split_seed)
+def load_config(cfg: "DataConfig", root: str | os.PathLike[str] | None = None) -> DatasetSpec:
+    """The dataset a DataConfig describes (see `load`), at `root` instead of cfg.root when
+    given (evaluate --data)."""
+    return load(root_of(cfg.root if root is None else root), cfg.val_fraction, cfg.split_seed,
+                cfg.test_fraction, cfg.val_from)

@@ -1,8 +1,13 @@
-"""The class-folder layout: ROOT/<class>/*.jpg, or ROOT/train/<class> + ROOT/val/<class>.
+"""The class-folder layout: ROOT/<class>/*.jpg, or ROOT/train/<class> beside ROOT/val/<class>
+and/or ROOT/test/<class>.
 
-Without train/ and val/ the validation split is drawn per class from a hash of
-(seed, class, file name), so it is stratified, the same on every run and machine, and
-unchanged for existing classes when a new class folder is added.
+Without those folders the held-out splits are drawn per class from a hash of
+(seed, class, file name), so they are stratified, the same on every run and machine, and
+unchanged for existing classes when a new class folder is added. The test share takes the
+lowest ranks and val the next ones, so the test files depend only on the seed and
+test_fraction: runs that differ in val_fraction are scored on the same test images.
+With ROOT/train and ROOT/test but no ROOT/val, val is drawn out of ROOT/train the same
+way (as Food-101's val is drawn out of meta/train.txt).
 """
 
 from __future__ import annotations
@@ -11,39 +16,61 @@ import hashlib
 import math
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from fastfood.data.safety import RootGuard
 from fastfood.data.spec import DatasetSpec, Split
 from fastfood.errors import FastfoodError
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+SPLIT_FOLDERS = ("train", "val", "test")
+
+
+class Parts(NamedTuple):
+    """One class's files by split, each in input order."""
+
+    train: list[str]
+    val: list[str]
+    test: list[str]
 
 
 def is_presplit(root: Path) -> bool:
-    return (root / "train").is_dir() and (root / "val").is_dir()
+    """ROOT/train beside ROOT/val or ROOT/test (train alone could be a class named 'train')."""
+    return (root / "train").is_dir() and ((root / "val").is_dir() or (root / "test").is_dir())
 
 
-def load_folders(root: Path, val_fraction: float, seed: int) -> DatasetSpec:
+def load_folders(root: Path, val_fraction: float, seed: int,
+                 test_fraction: float = 0.0) -> DatasetSpec:
     guard = RootGuard(root)
     if is_presplit(root):
-        train_sets = class_images(root / "train", guard)
-        val_sets = class_images(root / "val", guard)
-        if set(train_sets) != set(val_sets):
-            only_t = sorted(set(train_sets) - set(val_sets))
-            only_v = sorted(set(val_sets) - set(train_sets))
-            where = (f"{root / 'train'} has {only_t} not in {root / 'val'}" if only_t
-                     else f"{root / 'val'} has {only_v} not in {root / 'train'}")
-            raise FastfoodError(f"class folders differ: {where}")
-        classes = tuple(sorted(train_sets))
-        train = _flatten(classes, train_sets)
-        val = _flatten(classes, val_sets)
+        sets = {name: class_images(root / name, guard) for name in SPLIT_FOLDERS
+                if (root / name).is_dir()}
+        for name in sets:
+            _check_same_classes(root, sets["train"], name, sets[name])
+        classes = tuple(sorted(sets["train"]))
+        if "val" in sets:
+            parts = {c: Parts(sets["train"][c], sets["val"][c], sets.get("test", {}).get(c, []))
+                     for c in classes}
+        else:  # train/ and test/: val is drawn out of train/
+            parts = {c: split_class(c, sets["train"][c], val_fraction, seed)._replace(
+                test=sets["test"][c]) for c in classes}
     else:
         per_class = class_images(root, guard)
         classes = tuple(sorted(per_class))
-        halves = {name: split_class(name, per_class[name], val_fraction, seed) for name in classes}
-        train = _flatten(classes, {name: half[0] for name, half in halves.items()})
-        val = _flatten(classes, {name: half[1] for name, half in halves.items()})
-    return DatasetSpec(str(root), "folders", classes, classes, train, val)
+        parts = {c: split_class(c, per_class[c], val_fraction, seed, test_fraction)
+                 for c in classes}
+    train, val, test = (_flatten(classes, {c: p[i] for c, p in parts.items()}) for i in range(3))
+    return DatasetSpec(str(root), "folders", classes, classes, train, val, test)
+
+
+def _check_same_classes(root: Path, train: dict[str, list[str]], name: str,
+                        other: dict[str, list[str]]) -> None:
+    only_t = sorted(set(train) - set(other))
+    only_o = sorted(set(other) - set(train))
+    if only_t or only_o:
+        where = (f"{root / 'train'} has {only_t} not in {root / name}" if only_t
+                 else f"{root / name} has {only_o} not in {root / 'train'}")
+        raise FastfoodError(f"class folders differ: {where}")
 
 
 def val_count(n: int, val_fraction: float) -> int:
@@ -53,22 +80,26 @@ def val_count(n: int, val_fraction: float) -> int:
     return min(n - 1, max(1, math.floor(n * val_fraction + 0.5)))
 
 
-def split_class(
-    name: str, files: list[str], val_fraction: float, seed: int
-) -> tuple[list[str], list[str]]:
-    """(train, val) for one class, both in input order; val = lowest hash ranks.
+def split_class(name: str, files: list[str], val_fraction: float, seed: int,
+                test_fraction: float = 0.0) -> Parts:
+    """(train, val, test) for one class, each in input order: test = the lowest hash
+    ranks, val = the next ones, and at least one file is left to train on.
 
     Ranking by a hash of the file's own name keeps the split stable across Python
     versions and folder moves, and only nudges it when images are added.
     """
-    k = val_count(len(files), val_fraction)
+    n_test = val_count(len(files), test_fraction)
+    n_val = min(val_count(len(files), val_fraction), max(0, len(files) - n_test - 1))
 
     def rank(path: str) -> bytes:
         key = f"{seed}\0{name}\0{os.path.basename(path)}".encode("utf-8", "surrogateescape")
         return hashlib.sha256(key).digest()
 
-    chosen = set(sorted(files, key=rank)[:k])
-    return [f for f in files if f not in chosen], [f for f in files if f in chosen]
+    ranked = sorted(files, key=rank)
+    test = set(ranked[:n_test])
+    val = set(ranked[n_test:n_test + n_val])
+    return Parts([f for f in files if f not in test and f not in val],
+                 [f for f in files if f in val], [f for f in files if f in test])
 
 
 def class_images(folder: Path, guard: RootGuard) -> dict[str, list[str]]:

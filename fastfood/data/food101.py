@@ -1,7 +1,14 @@
 """The Food-101 layout: meta/classes.txt, meta/train.txt, meta/test.txt (+ labels.txt).
 
 Lines of train.txt/test.txt are `class/image_id`; the image is images/class/image_id.jpg.
-test.txt is the validation split, as in the Food-101 paper: results compare with published ones.
+test.txt is the test split, as in the Food-101 paper, so results compare with published
+ones; validation is carved out of train.txt per class (`split_class`, the hash the class
+folders use), so picking the best checkpoint never looks at the test images.
+
+`val_from="test"` is the older reading, where test.txt was also the validation split and
+all of train.txt was trained on. Runs saved before the test split existed read back with
+it (fastfood.config.RunConfig.from_dict), so resuming or evaluating them on 'val' means
+what it meant when they were trained.
 """
 
 from __future__ import annotations
@@ -9,6 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fastfood.config import VAL_FROM
+from fastfood.data.folders import split_class
 from fastfood.data.safety import RootGuard, bad_class_name, bad_relpath, read_lines
 from fastfood.data.spec import DatasetSpec, Split
 from fastfood.errors import FastfoodError
@@ -20,15 +29,18 @@ def is_food101(root: Path) -> bool:
     return (root / "meta" / "classes.txt").is_file()
 
 
-def load_food101(root: Path) -> DatasetSpec:
+def load_food101(root: Path, val_fraction: float = 0.1, seed: int = 0,
+                 val_from: str = "train") -> DatasetSpec:
     """Parse and check the meta files; every listed image must exist inside root."""
+    if val_from not in VAL_FROM:
+        raise ValueError(f"val_from must be one of {VAL_FROM}, got {val_from!r}")
     meta = root / "meta"
     classes = _read_classes(meta / "classes.txt")
     display = _read_display_names(meta / "labels.txt", len(classes))
     guard = RootGuard(root)
     index = {name: i for i, name in enumerate(classes)}
     train = _read_split(meta / "train.txt", root, index, guard)
-    val = _read_split(meta / "test.txt", root, index, guard)
+    test = _read_split(meta / "test.txt", root, index, guard)
     present = set(train.labels)
     missing = [c for c, i in index.items() if i not in present]
     if missing:
@@ -36,7 +48,25 @@ def load_food101(root: Path) -> DatasetSpec:
             f"{meta / 'train.txt'}: class {missing[0]!r} has no images"
             + (f" (and {len(missing) - 1} more classes)" if len(missing) > 1 else "")
         )
-    return DatasetSpec(str(root), "food101", classes, display or classes, train, val)
+    if val_from == "test":
+        return DatasetSpec(str(root), "food101", classes, display or classes, train, test, test)
+    train, val = _carve_val(train, classes, val_fraction, seed)
+    return DatasetSpec(str(root), "food101", classes, display or classes, train, val, test)
+
+
+def _carve_val(train: Split, classes: tuple[str, ...], val_fraction: float,
+               seed: int) -> tuple[Split, Split]:
+    """(train, val) out of train.txt's split, both in train.txt's order."""
+    per_class: dict[int, list[str]] = {}
+    for file, label in zip(train.files, train.labels):
+        per_class.setdefault(label, []).append(file)
+    held = set()
+    for label, files in per_class.items():
+        held.update(split_class(classes[label], files, val_fraction, seed).val)
+    keep = [i for i, f in enumerate(train.files) if f not in held]
+    out = [i for i, f in enumerate(train.files) if f in held]
+    return (Split(tuple(train.files[i] for i in keep), tuple(train.labels[i] for i in keep)),
+            Split(tuple(train.files[i] for i in out), tuple(train.labels[i] for i in out)))
 
 
 def _read_classes(path: Path) -> tuple[str, ...]:

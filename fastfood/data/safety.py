@@ -18,9 +18,12 @@ def check_root(path: str | os.PathLike[str]) -> Path:
     """The dataset root as an absolute resolved Path; FastfoodError if it is not a folder.
 
     Cheap on purpose: commands call it before importing TensorFlow, so a typo in --data
-    fails instantly.
+    fails instantly. `food101`, when no folder has that name, is the tree that
+    `fastfood data food101` downloaded.
     """
-    raw = Path(os.path.expanduser(os.fspath(path)))
+    from fastfood.data.food101_install import expand_alias
+
+    raw = Path(os.path.expanduser(expand_alias(os.fspath(path))))
     if not raw.exists():
         raise FastfoodError(f"data root not found: {raw}")
     if not raw.is_dir():
@@ -38,6 +41,13 @@ def check_val_fraction(val_fraction: float, name: str = "val_fraction") -> float
     if not 0.0 <= value < 1.0:  # also catches NaN
         raise FastfoodError(f"{name} must be a number in [0, 1), got {val_fraction!r}")
     return value
+
+
+def check_held_out(val_fraction: float, test_fraction: float) -> None:
+    """val and test together must leave something to train on."""
+    if val_fraction + test_fraction >= 1.0:
+        raise FastfoodError(f"--val-fraction plus --test-fraction must be below 1, got "
+                            f"{val_fraction:g} + {test_fraction:g}")
 
 
 def bad_relpath(rel: str) -> str | None:

@@ -30,6 +30,8 @@ class DatasetSpec:
 
     `layout` is 'food101' or 'folders'. Labels index into `classes`; `display_names` is
     index-aligned with `classes` (meta/labels.txt when present, else the class names).
+    `val` is what training validates on and picks its best checkpoint by; `test` is held
+    out from both, for `fastfood evaluate --split test` (empty when the dataset has none).
     """
 
     root: str
@@ -38,6 +40,7 @@ class DatasetSpec:
     display_names: tuple[str, ...]
     train: Split
     val: Split
+    test: Split = Split()
 
     @property
     def num_classes(self) -> int:

@@ -51,7 +51,8 @@ def train_loop(run: Run, pos: Position, stop: StopFlag) -> dict:
                                  pos.batch_in_epoch + plan.total_steps - pos.step))
         while pos.epoch == epoch and pos.step < plan.total_steps:
             try:
-                batch = next(iterator)
+                with run.guard(pos):  # a decode failure surfaces here, named
+                    batch = next(iterator)
             except (StopIteration, tf.errors.OutOfRangeError):  # files skipped at decode
                 if pos == first:
                     raise FastfoodError(f"epoch {epoch + 1} produced no batches: the training "

@@ -124,7 +124,8 @@ def resolve(config: RunConfig, resume: bool, spec: Any) -> tuple[RunConfig, Any,
             raise FastfoodError(f"--resume: run directory {run_dir} does not exist")
         return config, spec, run_dir, False
     old_classes = read_classes(run_dir)
-    diffs = differences(old, config)
+    diffs = [d for d in differences(old, config)  # val_from means something for Food-101 only
+             if d[:2] != ("data", "val_from") or spec.layout == "food101"]
     if diffs and not resume:
         shown = ", ".join(f"{s}.{k} {a!r} -> {b!r}" for s, k, a, b in diffs[:3])
         more = f" and {len(diffs) - 3} more" if len(diffs) > 3 else ""
