@@ -160,6 +160,10 @@ class DataConfig(_Checked):
                                   "each class held out.",
                                   rule=between(0, 1, what="a number in"))
     split_seed: int = setting(0, "Seed of that held-out split.", rule=whole(0))
+    group_duplicates: bool = setting(
+        True, "Class folders without train/ and val/: keep duplicate images (the same bytes, "
+        "or a perceptual hash within 6 of 64 bits) on one side of that split, so none leaks "
+        "from train into val.", flag="--group-duplicates/--no-group-duplicates")
 
 
 @dataclass(frozen=True)
@@ -270,15 +274,18 @@ class RunConfig:
         """The inverse of to_dict. Also reads the config.json of older runs: before the
         loader's output size became the model's image_size alone (loader.image_size), before
         batch norm existed (no "norm": they are the plain net), before the pixel cap was a
-        setting (no "max_pixels": the same default), and when the square crop was called
-        "seed"."""
+        setting (no "max_pixels": the same default), when the square crop was called
+        "seed", and before the split kept duplicates together (no "group_duplicates": they
+        split by file name alone, so False keeps their train/val split as it was)."""
         loader = {k: v for k, v in d.get("loader", {}).items() if k != "image_size"}
         if loader.get("train_crop") == "seed":
             loader["train_crop"] = "square"
         model = dict(d.get("model", {}))
         model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
+        data = dict(d.get("data", {}))
+        data.setdefault("group_duplicates", False if "data" in d else DataConfig.group_duplicates)
         return cls(
-            data=DataConfig(**d.get("data", {})),
+            data=DataConfig(**data),
             loader=LoaderConfig(**loader),
             model=ModelConfig(**model),
             train=TrainConfig(**d.get("train", {})),

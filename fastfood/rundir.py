@@ -9,6 +9,8 @@
       best/           the weights with the best validation top-1 so far
       final/          the weights at the end of training
       summary.json    written when training finishes
+      calibration.json  the fitted softmax temperature and its checkpoint (fastfood.calibrate)
+      eval_<split>.json, predictions_<split>.csv, report_<split>.html  what evaluate found
 
 A neutral module: training writes this format, and inference, the server, evaluate and the
 benchmarks read it, so none of them imports another's package to find a file. Whether a
@@ -36,6 +38,7 @@ TB = "tb"
 CKPT_DIR = "ckpt"
 BEST_DIR = "best"
 FINAL_DIR = "final"
+CALIBRATION = "calibration.json"
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -48,6 +51,7 @@ class RunInfo:
     convention: str
     checkpoint: str = ""  # which weights load_run restored: best | final | latest
     checkpoint_path: str = ""
+    temperature: float = 1.0  # softmax(logits / T): calibration.json's, when it fits the weights
 
     @property
     def num_classes(self) -> int:

@@ -39,10 +39,12 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
     return "presplit" if is_presplit(path) else "folders"
 
 
-def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0) -> DatasetSpec:
+def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0,
+         group_duplicates: bool = False) -> DatasetSpec:
     """Read and check a dataset; the same inputs give the same spec on every run.
 
-    `val_fraction` and `seed` matter only for class folders without train/ and val/.
+    `val_fraction`, `seed` and `group_duplicates` (keep duplicate images on one side,
+    `fastfood.data.grouped`) matter only for class folders without train/ and val/.
     Any problem raises FastfoodError with a one-line message naming the file (and line).
     """
     fraction = check_val_fraction(val_fraction)
@@ -50,7 +52,7 @@ def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0)
     layout = detect_layout(path)
     if layout == "food101":
         return load_food101(path)
-    return load_folders(path, fraction, int(seed))
+    return load_folders(path, fraction, int(seed), group_duplicates=bool(group_duplicates))
 
 
 def root_of(root: str | os.PathLike[str]) -> Path:
@@ -64,4 +66,4 @@ def root_of(root: str | os.PathLike[str]) -> Path:
 
 def load_config(cfg: "DataConfig") -> DatasetSpec:
     """The dataset a DataConfig describes (see `load`)."""
-    return load(root_of(cfg.root), cfg.val_fraction, cfg.split_seed)
+    return load(root_of(cfg.root), cfg.val_fraction, cfg.split_seed, cfg.group_duplicates)

@@ -23,7 +23,8 @@ def is_presplit(root: Path) -> bool:
     return (root / "train").is_dir() and (root / "val").is_dir()
 
 
-def load_folders(root: Path, val_fraction: float, seed: int) -> DatasetSpec:
+def load_folders(root: Path, val_fraction: float, seed: int, *,
+                 group_duplicates: bool = False) -> DatasetSpec:
     guard = RootGuard(root)
     if is_presplit(root):
         train_sets = class_images(root / "train", guard)
@@ -40,7 +41,13 @@ def load_folders(root: Path, val_fraction: float, seed: int) -> DatasetSpec:
     else:
         per_class = class_images(root, guard)
         classes = tuple(sorted(per_class))
-        halves = {name: split_class(name, per_class[name], val_fraction, seed) for name in classes}
+        if group_duplicates:  # duplicate clusters stay on one side (fastfood.data.grouped)
+            from fastfood.data.grouped import split_grouped
+
+            halves = split_grouped(per_class, val_fraction, seed)
+        else:
+            halves = {name: split_class(name, per_class[name], val_fraction, seed)
+                      for name in classes}
         train = _flatten(classes, {name: half[0] for name, half in halves.items()})
         val = _flatten(classes, {name: half[1] for name, half in halves.items()})
     return DatasetSpec(str(root), "folders", classes, classes, train, val)
@@ -62,13 +69,14 @@ def split_class(
     versions and folder moves, and only nudges it when images are added.
     """
     k = val_count(len(files), val_fraction)
-
-    def rank(path: str) -> bytes:
-        key = f"{seed}\0{name}\0{os.path.basename(path)}".encode("utf-8", "surrogateescape")
-        return hashlib.sha256(key).digest()
-
-    chosen = set(sorted(files, key=rank)[:k])
+    chosen = set(sorted(files, key=lambda path: file_rank(seed, name, path))[:k])
     return [f for f in files if f not in chosen], [f for f in files if f in chosen]
+
+
+def file_rank(seed: int, name: str, path: str) -> bytes:
+    """Where a file of class `name` stands in the val draw (lowest first)."""
+    key = f"{seed}\0{name}\0{os.path.basename(path)}".encode("utf-8", "surrogateescape")
+    return hashlib.sha256(key).digest()
 
 
 def class_images(folder: Path, guard: RootGuard) -> dict[str, list[str]]:
