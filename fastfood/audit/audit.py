@@ -174,9 +174,12 @@ def audit(
     cfg = dataclasses.replace(cfg, **changes)
     root = data_layer.root_of(cfg.root)
     spec = data_layer.load_config(dataclasses.replace(cfg, root=str(root)))
-    if info is not None and tuple(spec.classes) != tuple(info.classes):
+    if info is not None and set(spec.classes) != set(info.classes):
+        missing = sorted(set(info.classes) - set(spec.classes))[:3]
+        extra = sorted(set(spec.classes) - set(info.classes))[:3]
         raise FastfoodError(f"--data {root}: its classes are not the run's "
-                            f"({len(spec.classes)} vs {len(info.classes)} classes)")
+                            f"({len(spec.classes)} vs {len(info.classes)} classes; missing "
+                            f"{missing}, not in the run {extra})")
     listed = entries(spec)
     if not listed:
         raise FastfoodError(f"--data {root}: no images")
@@ -210,8 +213,11 @@ def audit(
                          "model; only the most similar pairs were kept (raise "
                          "--embedding-similarity)")
         labels = np.asarray([listed[i].label for i in view.kept], dtype=np.int64)
+        # the run's columns in the dataset's class order (class folders sort by name)
+        probs = view.probs[:, [info.classes.index(c) for c in spec.classes]] \
+            if len(view.probs) else view.probs
         mislabeled = [Mislabel(int(view.kept[r]), c, p, q) for r, c, p, q in
-                      likely_mislabeled(view.probs, labels, mislabel_confidence)]
+                      likely_mislabeled(probs, labels, mislabel_confidence)]
         settings.update(embedding_similarity=similarity,
                         mislabel_confidence=mislabel_confidence,
                         temperature=view.temperature, checkpoint=info.checkpoint_path)

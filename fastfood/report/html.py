@@ -55,7 +55,8 @@ td.low { color: var(--bad); font-weight: 600; }
 .card .file { color: var(--muted); font-size: 11.5px; overflow-wrap: anywhere; }
 .card .t { color: var(--good); } .card .p { color: var(--bad); }
 .card .line { display: flex; justify-content: space-between; gap: 6px; }
-.card .line b { font-variant-numeric: tabular-nums; }
+.card .line span { min-width: 0; overflow-wrap: anywhere; }
+.card .line b { flex-shrink: 0; font-variant-numeric: tabular-nums; }
 .group { display: flex; flex-wrap: wrap; gap: 8px; background: var(--card);
          border: 1px solid var(--line); border-radius: 12px; padding: 10px; margin: 0 0 10px; }
 .group .card { width: 150px; }
@@ -141,7 +142,7 @@ class Card:
 
     def render(self) -> str:
         attrs = "".join(f' data-{esc(k)}="{esc(v)}"' for k, v in self.data.items())
-        image = (f'<img src="{self.thumb}" alt="{esc(self.file)}" loading="lazy">'
+        image = (f'<img src="{self.thumb}" alt="{esc(self.file)}">'
                  if self.thumb else '<div class="noimg">no preview</div>')
         rows = "".join(f'<div class="line {esc(cls)}"><span>{esc(label)}</span>'
                        f"<b>{esc(value)}</b></div>" for cls, label, value in self.lines)
