@@ -5,7 +5,7 @@
 
 It finds:
 - exact duplicates (the same bytes) and near duplicates (pHash within 6 bits:
-  `fastfood.data.duplicates`; with a run also the network's embeddings, cosine >= 0.95
+  `fastfood.data.duplicates`; with a run also the network's embeddings, cosine >= 0.99
   after centring), as clusters; a cluster whose files are in two splits is a leak (val or
   test then measures memory), one whose files carry two labels is a label conflict;
 - with a run: likely mislabeled files, those the model gives another class with at least

@@ -79,8 +79,13 @@ def _clusters(a: Audit, found: list[Cluster], kind: str) -> str:
             cards.append(Card(thumbnail(e.file), os.path.relpath(e.file, a.root),
                               (("t", a.display_names[e.label], e.split),),
                               {"file": e.file, "split": e.split, "class": a.classes[e.label]}))
-        how = "same bytes" if c.exact else \
-            f"near duplicates ({', '.join(c.found_by)}; pHash distance up to {c.max_distance})"
+        if c.exact:
+            how = "same bytes"
+        elif c.found_by == ("embedding",):
+            how = "alike to the network only (no pixel hash agrees): check by eye"
+        else:
+            how = f"near duplicates (found by {', '.join(c.found_by)}; pHash distance up to " \
+                  f"{c.max_distance})"
         more = f", {len(c.members) - 8} more in the JSON" if len(c.members) > 8 else ""
         parts.append(html.group(f"{len(c.members)} files, {how}; splits "
                                 f"{', '.join(a.cluster_splits(c))}{more}", cards,

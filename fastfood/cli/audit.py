@@ -40,7 +40,7 @@ from fastfood.config import FILE_KINDS
                    "this probability [0.9].")
 @click.option("--embedding-similarity", type=float, default=None,
               help="With a run: cosine of centred embeddings from which two images are "
-                   "near duplicates [0.95].")
+                   "near duplicates [0.99].")
 @click.option("--tiny-side", type=int, default=None,
               help="Images whose shorter side is under this many pixels are 'tiny' [64].")
 @click.option("--loader", type=click.Choice(FILE_KINDS), default=FILE_KINDS[0], show_default=True)

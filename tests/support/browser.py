@@ -28,7 +28,8 @@ def chrome(tmp_path: Path, window: tuple[int, int] = (1240, 860)):
     options = webdriver.ChromeOptions()
     options.binary_location = browser
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={window[0]},{window[1]}", "--hide-scrollbars", f"--user-data-dir={tmp_path}"):
+                f"--window-size={window[0]},{window[1]}", "--hide-scrollbars",
+                f"--user-data-dir={tmp_path}"):
         options.add_argument(arg)
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
