@@ -163,7 +163,7 @@ class Evaluation:
             "nll": scores.nll(r.logits, r.labels, r.temperature),
             "nll_uncalibrated": scores.nll(r.logits, r.labels),
             "bins": scores.ECE_BINS,
-            "bin_rule": "equal-width bins of the top-1 probability over [0, 1], right-closed",
+            "bin_rule": scores.BIN_RULE,
         }
 
     def at_min_confidence(self) -> scores.Selective | None:

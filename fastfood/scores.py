@@ -15,6 +15,7 @@ import numpy as np
 #: [0, 1], right-closed ((0, 1/15], (1/15, 2/15], ... with 0 in the first), as in Guo et
 #: al. 2017 ("On Calibration of Modern Neural Networks"), so figures compare with theirs.
 ECE_BINS = 15
+BIN_RULE = "equal-width bins of the top-1 probability over [0, 1], right-closed"
 
 
 def log_softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -14,7 +14,7 @@ from fastfood import calibrate, scores
 from support.cli import TINY, run_cli
 
 
-def _sampled(t_true: float, n: int = 20000, classes: int = 10, seed: int = 0):
+def _sampled(t_true: float, n: int = 10000, classes: int = 10, seed: int = 0):
     """Logits, and labels drawn from softmax(logits / t_true): t_true is the right answer."""
     rng = np.random.default_rng(seed)
     logits = rng.normal(0, 3, (n, classes))
@@ -27,7 +27,7 @@ def _sampled(t_true: float, n: int = 20000, classes: int = 10, seed: int = 0):
 def test_fit_recovers_the_temperature_labels_were_drawn_at(t_true: float) -> None:
     logits, labels = _sampled(t_true)
     t, at_bound = calibrate.fit(logits, labels)
-    assert not at_bound and t == pytest.approx(t_true, rel=0.06)
+    assert not at_bound and t == pytest.approx(t_true, rel=0.08)
     cal = calibrate.summarise(logits, labels, t, at_bound, split="val", checkpoint="best/b-1")
     assert cal.nll_after <= cal.nll_before + 1e-12  # T = 1 was a candidate
     if t_true != 1.0:  # miscalibrated at T = 1, calibrated after

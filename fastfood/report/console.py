@@ -87,5 +87,6 @@ def summary_lines(ev: Evaluation) -> list[str]:
         else:
             lines.append(f"--min-confidence {target.threshold:.4g} reaches "
                          f"{target.accuracy:.2%} accuracy (target {ev.target_accuracy:.1%}) "
-                         f"at {target.coverage:.1%} coverage on this split")
+                         f"at {target.coverage:.1%} coverage ({target.answered} of "
+                         f"{target.total} images) on this split")
     return lines
