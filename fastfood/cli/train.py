@@ -77,7 +77,7 @@ def train(ctx: click.Context, resume: bool, calibrate: bool, **params: Any) -> N
 
         try:
             cal = fit_temperature(summary["run_dir"])
-        except FastfoodError as err:  # the run itself is fine: say so, keep exit code 0
+        except (FastfoodError, OSError) as err:  # the run itself is fine: say so, exit 0
             click.echo(f"fastfood: not calibrated ({err}); probabilities stay at T = 1, "
                        "`fastfood calibrate` retries", err=True)
             return
