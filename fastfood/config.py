@@ -177,6 +177,11 @@ class DataConfig(_Checked):
                                    rule=between(0, 1, what="a number in"))
     split_seed: int = setting(0, "Seed of those held-out splits.", rule=whole(0))
     val_from: str = setting("train", flag="", choices=VAL_FROM)
+    group_duplicates: bool = setting(
+        True, "Class folders without train/ and val/: keep duplicate images (the same bytes, "
+        "or a perceptual hash within 6 of 64 bits) on one side of the held-out splits, so "
+        "none leaks from train into val or test.",
+        flag="--group-duplicates/--no-group-duplicates")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -294,8 +299,10 @@ class RunConfig:
         loader's output size became the model's image_size alone (loader.image_size), before
         batch norm existed (no "norm": they are the plain net), before the pixel cap was a
         setting (no "max_pixels": the same default), when the square crop was called
-        "seed", and before the test split (no "val_from": they validated on Food-101's
-        test.txt and trained on all of train.txt)."""
+        "seed", before the test split (no "val_from": they validated on Food-101's
+        test.txt and trained on all of train.txt), and before the split kept duplicates
+        together (no "group_duplicates": they split by file name alone, so False keeps their
+        train/val split as it was)."""
         loader = {k: v for k, v in d.get("loader", {}).items() if k != "image_size"}
         if loader.get("train_crop") == "seed":
             loader["train_crop"] = "square"
@@ -303,6 +310,8 @@ class RunConfig:
         model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
         data = dict(d.get("data", {}))
         data.setdefault("val_from", "test" if "data" in d else DataConfig.val_from)
+        data.setdefault("group_duplicates",
+                        False if "data" in d else DataConfig.group_duplicates)
         return cls(
             data=DataConfig(**data),
             loader=LoaderConfig(**loader),

@@ -9,6 +9,11 @@ eval mode in batches, or `preprocess.eval_image` itself for a handful of files),
 gets the same answer here as in `fastfood evaluate` and from the exported SavedModel.
 A file that cannot be read or decoded gets a `Prediction` with `error` set, in its place in
 the input order; the others still get answers.
+
+Probabilities are calibrated by the run's temperature when it has one (`fastfood.calibrate`).
+With `min_confidence`, a file whose top probability is under it is answered "unknown":
+`unknown: true` in its JSON (its top-k still listed, for who wants to look), and an
+`unknown` line before the guesses in the text output.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from fastfood.phases import PhaseTimer
 from fastfood.config import MAX_PIXELS
 from fastfood.errors import FastfoodError
 from fastfood.inference.batches import Batch, decode_batches
-from fastfood.inference.forward import Forward, top_k
+from fastfood.inference.forward import Forward, is_unknown, top_k
 
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 32
@@ -49,11 +54,15 @@ class Prediction:
     file: str
     top_k: tuple[Guess, ...] = field(default_factory=tuple)
     error: str | None = None
+    unknown: bool | None = None  # None: no --min-confidence asked for
 
     def to_json(self) -> dict[str, Any]:
         if self.error is not None:
             return {"file": self.file, "error": self.error}
-        return {"file": self.file, "top_k": [g.to_json() for g in self.top_k]}
+        out: dict[str, Any] = {"file": self.file, "top_k": [g.to_json() for g in self.top_k]}
+        if self.unknown is not None:
+            out["unknown"] = self.unknown
+        return out
 
 
 class Predictor:
@@ -67,6 +76,7 @@ class Predictor:
         image_size: int,
         run_dir: str | os.PathLike[str] = "",
         max_pixels: int = MAX_PIXELS,
+        temperature: float = 1.0,
     ) -> None:
         self.model = model
         self.max_pixels = int(max_pixels)  # the run's preflight pixel cap
@@ -74,7 +84,8 @@ class Predictor:
         self.display_names = tuple(display_names) or self.classes
         self.image_size = int(image_size)
         self.run_dir = Path(run_dir)
-        self.forward = Forward(model, self.image_size)
+        self.temperature = float(temperature)
+        self.forward = Forward(model, self.image_size, self.temperature)
 
     @classmethod
     def load(
@@ -89,7 +100,7 @@ class Predictor:
         path = resolve_run_dir(run_dir, model_path)
         model, info = load_run(path, model_path, timer)
         return cls(model, info.classes, info.display_names, info.image_size, info.run_dir,
-                   max_pixels=info.config.loader.max_pixels)
+                   max_pixels=info.config.loader.max_pixels, temperature=info.temperature)
 
     def predict_files(
         self,
@@ -99,9 +110,12 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         loader: str = "auto",
         timer: PhaseTimer | None = None,
+        min_confidence: float | None = None,
     ) -> Iterator[Prediction]:
-        """One Prediction per file, in the order of `files`, as soon as each is known."""
+        """One Prediction per file, in the order of `files`, as soon as each is known;
+        with `min_confidence`, each says whether it is `unknown` (see the module doc)."""
         check_top_k(top_k)
+        check_min_confidence(min_confidence)
         if batch_size < 1:
             raise FastfoodError(f"--batch-size must be >= 1, got {batch_size}")
         timer = timer or PhaseTimer(enabled=False)
@@ -117,8 +131,11 @@ class Predictor:
             if isinstance(item, Batch):
                 with timer.phase("forward"):
                     probs = self.forward(item.images, traced=traced)
-                for i, row in zip(item.indices, self._guesses(probs, top_k)):
-                    ready[i] = Prediction(files[i], row)
+                unknown = (is_unknown(probs, min_confidence) if min_confidence is not None
+                           else [None] * len(item.indices))
+                for i, row, unsure in zip(item.indices, self._guesses(probs, top_k), unknown):
+                    ready[i] = Prediction(files[i], row,
+                                          unknown=None if unsure is None else bool(unsure))
             else:
                 ready[item.index] = Prediction(files[item.index], error=item.reason)
             while next_out in ready:
@@ -144,6 +161,16 @@ def check_top_k(top_k: int) -> int:
     return int(top_k)
 
 
+def check_min_confidence(value: float | None) -> float | None:
+    """--min-confidence is a probability: 0 (answer everything) to 1."""
+    if value is None:
+        return None
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise FastfoodError(f"--min-confidence must be in [0, 1], got {value:g}")
+    return value
+
+
 def _timed(stream: Iterable[Any], timer: PhaseTimer, name: str) -> Iterator[Any]:
     """Yield from `stream`, adding the time spent waiting for each item to phase `name`."""
     it = iter(stream)
@@ -161,5 +188,7 @@ def format_text(prediction: Prediction) -> str:
     if prediction.error is not None:
         return f"{prediction.file}\n  error: {prediction.error}"
     lines = [prediction.file]
+    if prediction.unknown:
+        lines.append("  unknown  (no class reaches --min-confidence)")
     lines += [f"  {g.prob:7.2%}  {g.name}" for g in prediction.top_k]
     return "\n".join(lines)

@@ -9,6 +9,8 @@
       best/           the weights with the best validation top-1 so far
       final/          the weights at the end of training
       summary.json    written when training finishes
+      calibration.json  the fitted softmax temperature and its checkpoint (fastfood.calibrate)
+      eval_<split>.json, predictions_<split>.csv, report_<split>.html  what evaluate found
 
 A neutral module: training writes this format, and inference, the server, evaluate and the
 benchmarks read it, so none of them imports another's package to find a file. Whether a
@@ -18,7 +20,9 @@ run dir may be continued is a training decision (`fastfood.train.resume`).
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +40,7 @@ TB = "tb"
 CKPT_DIR = "ckpt"
 BEST_DIR = "best"
 FINAL_DIR = "final"
+CALIBRATION = "calibration.json"
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -48,6 +53,7 @@ class RunInfo:
     convention: str
     checkpoint: str = ""  # which weights load_run restored: best | final | latest
     checkpoint_path: str = ""
+    temperature: float = 1.0  # softmax(logits / T): calibration.json's, when it fits the weights
 
     @property
     def num_classes(self) -> int:
@@ -153,3 +159,46 @@ def restore_weights(model: Any, run_dir: str | Path) -> tuple[str, str]:
     if problems:
         raise FastfoodError(f"{run_dir}: no checkpoint can be loaded: {'; '.join(problems)}")
     raise FastfoodError(f"{run_dir} has no checkpoint (looked in best/, final/ and ckpt/)")
+
+
+def relative_checkpoint(run_dir: str | os.PathLike[str], checkpoint_path: str) -> str:
+    """A checkpoint prefix as the run dir sees it (best/best-3), whatever the spelling."""
+    try:
+        return Path(os.path.relpath(os.path.abspath(checkpoint_path),
+                                    os.path.abspath(run_dir))).as_posix()
+    except ValueError:  # another drive (Windows)
+        return str(checkpoint_path)
+
+
+def read_calibration(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """calibration.json of a run (`fastfood.calibrate` writes it), or None when it has
+    none (or it cannot be read)."""
+
+    path = Path(run_dir) / CALIBRATION
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        t = float(data["temperature"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not (math.isfinite(t) and t > 0):
+        return None
+    return data
+
+
+def temperature_for(run_dir: str | os.PathLike[str], checkpoint_path: str, *,
+                    warn: bool = True) -> float:
+    """The run's fitted temperature when it was fitted for `checkpoint_path`, else 1.0
+    (see the module doc); says why on stderr when a calibration exists but does not fit."""
+    data = read_calibration(run_dir)
+    if data is None:
+        return 1.0
+    here = relative_checkpoint(run_dir, checkpoint_path)
+    if data.get("checkpoint") != here:
+        if warn:
+            print(f"fastfood: {Path(run_dir) / CALIBRATION} was fitted for "
+                  f"{data.get('checkpoint')!r}, not {here!r}: probabilities are uncalibrated "
+                  "(T = 1); run `fastfood calibrate` to fit these weights", file=sys.stderr)
+        return 1.0
+    return float(data["temperature"])

@@ -18,9 +18,15 @@ class FixedForward:
     def __init__(self, table: dict[int, np.ndarray]) -> None:
         self.table = table
 
+    temperature = 1.0
+
     def __call__(self, images, *, traced: bool = True) -> np.ndarray:
         keys = images.numpy()[:, 0, 0, 0].astype(int)
         return np.stack([self.table[k] for k in keys])
+
+    def outputs(self, images, *, traced: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        probs = self(images)
+        return np.log(probs), probs  # log p: logits up to a per-row constant
 
 
 def test_count_confusion_top1_top5_exactly(tmp_path: Path) -> None:
@@ -155,3 +161,62 @@ def test_usage_errors(tmp_path: Path, make_food101, capsys: pytest.CaptureFixtur
     ]:
         code, _, err = run_cli(argv, capsys)
         assert code == 2 and words in err, (argv, err)
+
+
+def _event_tags(folder: Path) -> dict[str, str]:
+    """{tag: plugin name} of every summary in a TensorBoard folder."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    tags = {}
+    for path in folder.glob("events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                tags[value.tag] = value.metadata.plugin_data.plugin_name
+    return tags
+
+
+def test_cli_says_what_is_wrong(trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CSV, the JSON lists, the HTML report and TensorBoard agree with each other."""
+    import csv
+
+    code, out, err = run_cli(["evaluate", "--run-dir", str(trained_run), "--json",
+                              "--min-confidence", "0.3"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    with open(trained_run / "predictions_val.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == result["n"] == 48  # the sample's val: 6 of each class's train.txt
+    assert sum(int(r["correct"]) for r in rows) == round(result["top1"] * 48)
+    for r in rows:
+        assert float(r["p_predicted"]) >= float(r["p_true"]) - 1e-6
+        assert float(r["loss"]) == pytest.approx(-np.log(float(r["p_true"])), rel=1e-4, abs=1e-5)
+        assert r["unknown"] == str(int(float(r["p_predicted"]) < 0.3))
+        assert (r["true_class"] == r["predicted_class"]) == (r["correct"] == "1")
+    answered = sum(float(r["p_predicted"]) >= 0.3 for r in rows)
+    assert result["min_confidence"]["answered"] == answered
+    assert result["min_confidence"]["coverage"] == pytest.approx(answered / 48)
+
+    by_loss = sorted(rows, key=lambda r: -float(r["loss"]))
+    assert [t["file"] for t in result["top_losses"][:5]] == [r["file"] for r in by_loss[:5]]
+    counts = [p["count"] for p in result["most_confused"]]
+    assert counts == sorted(counts, reverse=True)
+    pairs = {}
+    for r in rows:
+        if r["true_class"] != r["predicted_class"]:
+            key = (r["true_class"], r["predicted_class"])
+            pairs[key] = pairs.get(key, 0) + 1
+    first = result["most_confused"][0]
+    assert pairs[(first["true"], first["predicted"])] == first["count"] == max(pairs.values())
+    recalls = [c["recall"] for c in result["per_class"] if c["recall"] is not None]
+    assert result["macro_recall"] == pytest.approx(np.mean(recalls))
+    assert all(c["recall"] == c["top1"] for c in result["per_class"] if c["n"])
+    assert result["calibration"]["bins"] == 15 and result["calibration"]["temperature"] == 1.0
+
+    page = (trained_run / "report_val.html").read_text()
+    assert "Worst errors" in page and page.count("<figure") == 24
+    tags = _event_tags(trained_run / "tb" / "eval_val")
+    assert tags["top1"] == "scalars" and tags["macro_f1"] == "scalars"
+    assert tags["most_confused"] == "text" and tags["top_losses"] == "text"
+    assert tags["worst_errors"] == "images"

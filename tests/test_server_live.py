@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import threading
 from pathlib import Path
 
 import pytest
+from support.browser import chrome
 from support.server import MARKER, LiveServer, png_named_jpg, sample_files, unique_copies
 
 pytestmark = pytest.mark.slow
@@ -150,27 +150,6 @@ def test_bad_input_and_concurrent_clients_leave_it_serving(server: LiveServer,
 # --- the page in a real browser ----------------------------------------------------------------
 
 
-def _chrome(tmp_path: Path):
-    """Headless Debian chromium through its chromedriver, or a skip saying what is missing."""
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)),
-                   None)
-    driver = shutil.which("chromedriver")
-    if browser is None or driver is None:
-        pytest.skip("no Chromium here: `apt-get install chromium chromium-driver` (Debian) "
-                    "runs the browser test; scripts/test.sh does it where apt is available")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
-                                    "(pip install -e '.[test]')")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1240,860", "--hide-scrollbars", f"--user-data-dir={tmp_path}"):
-        options.add_argument(arg)
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    return webdriver.Chrome(service=Service(executable_path=driver), options=options)
-
-
 def test_page_in_a_real_browser(server: LiveServer, predictor, sample_dir: Path,
                                 tmp_path: Path) -> None:
     """Upload photos and a text file named .jpg: the bars show predict's top class, the
@@ -182,7 +161,7 @@ def test_page_in_a_real_browser(server: LiveServer, predictor, sample_dir: Path,
     bad = tmp_path / "shopping_list.jpg"
     bad.write_text("eggs, flour, sugar\n")
     expected = _expected(predictor, files)
-    driver = _chrome(tmp_path / "profile")
+    driver = chrome(tmp_path / "profile")
     try:
         driver.get(server.url + "/")
         WebDriverWait(driver, 60).until(

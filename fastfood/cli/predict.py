@@ -36,23 +36,28 @@ from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
                    "or {file, error}.")
 @click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Images per forward pass.")
+@click.option("--min-confidence", type=float, default=None,
+              help="Answer 'unknown' when the top (calibrated) probability is under this: "
+                   "an 'unknown' line in the text, \"unknown\": true in the JSON (the top-k "
+                   "still listed).")
 @click.option("--loader", type=click.Choice(FILE_KINDS), default=FILE_KINDS[0], show_default=True,
               help="Input pipeline; auto decodes a handful of files directly and uses "
                    "DALI (when installed) or tf.data for more.")
 def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | None, top_k: int,
-            as_json: bool, batch_size: int, loader: str) -> None:
+            as_json: bool, batch_size: int, loader: str, min_confidence: float | None) -> None:
     """Classify JPEG/PNG files and folders (searched recursively) with a trained run."""
     from fastfood.phases import PhaseTimer
 
     timer = PhaseTimer()
     timer.note("tensorflow_preloaded", "tensorflow" in sys.modules)
     from fastfood.errors import FastfoodError
-    from fastfood.predict import Predictor, check_top_k, format_text
+    from fastfood.predict import Predictor, check_min_confidence, check_top_k, format_text
     from fastfood.inference.batches import DIRECT_MAX
     from fastfood.inference.files import collect_images
     from fastfood.inference.runs import readahead_weights, resolve_run_dir
 
     check_top_k(top_k)
+    check_min_confidence(min_confidence)
     if batch_size < 1:
         raise FastfoodError(f"--batch-size must be >= 1, got {batch_size}")
     files = collect_images(paths)
@@ -76,7 +81,8 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
         predictor = Predictor.load(run_dir, model_path, timer=timer)
         failed = 0
         for prediction in predictor.predict_files(files, top_k=top_k, batch_size=batch_size,
-                                                  loader=loader, timer=timer):
+                                                  loader=loader, timer=timer,
+                                                  min_confidence=min_confidence):
             failed += prediction.error is not None
             with timer.phase("output"):
                 if as_json:

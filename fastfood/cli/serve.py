@@ -40,15 +40,19 @@ DEFAULTS = ServeSettings()
               help="Largest image (width x height) decoded; larger ones get 413.")
 @click.option("--top-k", type=int, default=DEFAULTS.top_k, show_default=True,
               help="Classes per image (the TF Serving endpoint's k; /v1/predict?top_k=N).")
+@click.option("--min-confidence", type=float, default=None,
+              help="/v1/predict adds \"unknown\": true to an image whose top (calibrated) "
+                   "probability is under this; a request's ?min_confidence=P overrides it.")
 def serve(run_dir: Path | None, model_path: Path | None, host: str, port: int, max_batch: int,
           max_wait_ms: float, max_queue: int, max_upload_mb: float, max_pixels: int,
-          top_k: int) -> None:
+          top_k: int, min_confidence: float | None) -> None:
     """Serve a trained run: a web page to try it, an HTTP API, TF Serving's REST predict."""
     from fastfood.inference.runs import readahead_weights, resolve_run_dir
 
     settings = ServeSettings(host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms,
                              max_queue=max_queue, max_upload_mb=max_upload_mb,
-                             max_pixels=max_pixels, top_k=top_k).check()
+                             max_pixels=max_pixels, top_k=top_k,
+                             min_confidence=min_confidence).check()
     run = resolve_run_dir(run_dir, model_path)
     sock = listen(settings.host, settings.port)
     readahead_weights(run)

@@ -4,11 +4,15 @@ Thin on purpose: every option is made from the config's field metadata
 (`fastfood.cli.options`), the config dataclasses check the values (one-line errors naming
 the flag), the dataset is read before TensorFlow loads (a bad --data fails in a second),
 and with --resume the run's own config.json is the base that only the flags given
-explicitly override.
+explicitly override. After a successful run (exit code 0) the chief fits the softmax
+temperature on the val split (`fastfood.calibrate`, calibration.json) unless
+--no-calibrate; the other workers of a cluster leave that to it.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from typing import Any
 
@@ -22,8 +26,11 @@ from fastfood.errors import FastfoodError
 @config_options
 @click.option("--resume", is_flag=True,
               help="Continue the run in --run-dir (default: the latest under runs/).")
+@click.option("--calibrate/--no-calibrate", "calibrate", default=True, show_default=True,
+              help="At the end, fit the softmax temperature on the val split "
+                   "(calibration.json; predict, evaluate and serve use it).")
 @click.pass_context
-def train(ctx: click.Context, resume: bool, **params: Any) -> None:
+def train(ctx: click.Context, resume: bool, calibrate: bool, **params: Any) -> None:
     """Fine-tune VGG19 on a dataset; checkpoints and logs go to the run directory.
 
     Ctrl-C (or SIGTERM) saves a checkpoint and stops; run the same command again, or
@@ -65,3 +72,31 @@ def train(ctx: click.Context, resume: bool, **params: Any) -> None:
         + f"; run dir {summary['run_dir']}",
         err=True,
     )
+    if calibrate and is_chief() and len(spec.val):
+        from fastfood.calibrate import fit_temperature
+
+        try:
+            cal = fit_temperature(summary["run_dir"])
+        except (FastfoodError, OSError) as err:  # the run itself is fine: say so, exit 0
+            click.echo(f"fastfood: not calibrated ({err}); probabilities stay at T = 1, "
+                       "`fastfood calibrate` retries", err=True)
+            return
+        click.echo(f"fastfood: calibrated: {cal.describe()}", err=True)
+
+
+def is_chief() -> bool:
+    """Whether this process is the one of a cluster that writes the run's files: no
+    TF_CONFIG, its chief, or worker 0 of a cluster without a chief (as
+    fastfood.train.distribute.worker_id decides from the strategy, read here from the
+    environment since the strategy is gone when training returns)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    try:
+        tf_config = json.loads(raw)
+        task = tf_config.get("task") or {}
+        kind, index = task.get("type"), int(task.get("index") or 0)
+        has_chief = "chief" in (tf_config.get("cluster") or {})
+    except (ValueError, TypeError, AttributeError):
+        return True  # training refused a bad TF_CONFIG already
+    return kind == "chief" or (kind == "worker" and index == 0 and not has_chief) or not kind

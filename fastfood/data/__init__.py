@@ -45,14 +45,16 @@ def detect_layout(root: str | os.PathLike[str]) -> str:
 
 
 def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0,
-         test_fraction: float = 0.0, val_from: str = "train") -> DatasetSpec:
+         test_fraction: float = 0.0, val_from: str = "train",
+         group_duplicates: bool = False) -> DatasetSpec:
     """Read and check a dataset; the same inputs give the same spec on every run.
 
     `val_fraction` and `seed` draw val out of Food-101's train.txt and out of class
     folders without val/; `test_fraction` only matters for class folders without train/.
     `val_from` is Food-101's: 'train' (carved, the default) or 'test' (test.txt, as runs
-    saved before the test split read it). Any problem raises FastfoodError with a one-line
-    message naming the file (and line).
+    saved before the test split read it). `group_duplicates` keeps duplicate images on one
+    side of a class-folder split (`fastfood.data.grouped`). Any problem raises
+    FastfoodError with a one-line message naming the file (and line).
     """
     fraction = check_val_fraction(val_fraction)
     test_share = check_val_fraction(test_fraction, "test_fraction")
@@ -61,7 +63,8 @@ def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0,
     layout = detect_layout(path)
     if layout == "food101":
         return load_food101(path, fraction, int(seed), val_from)
-    return load_folders(path, fraction, int(seed), test_share)
+    return load_folders(path, fraction, int(seed), test_share,
+                        group_duplicates=bool(group_duplicates))
 
 
 def root_of(root: str | os.PathLike[str]) -> Path:
@@ -77,4 +80,4 @@ def load_config(cfg: "DataConfig", root: str | os.PathLike[str] | None = None) -
     """The dataset a DataConfig describes (see `load`), at `root` instead of cfg.root when
     given (evaluate --data)."""
     return load(root_of(cfg.root if root is None else root), cfg.val_fraction, cfg.split_seed,
-                cfg.test_fraction, cfg.val_from)
+                cfg.test_fraction, cfg.val_from, cfg.group_duplicates)

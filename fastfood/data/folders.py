@@ -39,8 +39,8 @@ def is_presplit(root: Path) -> bool:
     return (root / "train").is_dir() and ((root / "val").is_dir() or (root / "test").is_dir())
 
 
-def load_folders(root: Path, val_fraction: float, seed: int,
-                 test_fraction: float = 0.0) -> DatasetSpec:
+def load_folders(root: Path, val_fraction: float, seed: int, test_fraction: float = 0.0, *,
+                 group_duplicates: bool = False) -> DatasetSpec:
     guard = RootGuard(root)
     if is_presplit(root):
         sets = {name: class_images(root / name, guard) for name in SPLIT_FOLDERS
@@ -57,7 +57,12 @@ def load_folders(root: Path, val_fraction: float, seed: int,
     else:
         per_class = class_images(root, guard)
         classes = tuple(sorted(per_class))
-        parts = {c: split_class(c, per_class[c], val_fraction, seed, test_fraction)
+        keys: dict[str, str] = {}
+        if group_duplicates:  # duplicate clusters stay on one side (fastfood.data.grouped)
+            from fastfood.data.grouped import cluster_keys
+
+            keys = cluster_keys(per_class)
+        parts = {c: split_class(c, per_class[c], val_fraction, seed, test_fraction, keys)
                  for c in classes}
     train, val, test = (_flatten(classes, {c: p[i] for c, p in parts.items()}) for i in range(3))
     return DatasetSpec(str(root), "folders", classes, classes, train, val, test)
@@ -81,25 +86,38 @@ def val_count(n: int, val_fraction: float) -> int:
 
 
 def split_class(name: str, files: list[str], val_fraction: float, seed: int,
-                test_fraction: float = 0.0) -> Parts:
+                test_fraction: float = 0.0, keys: dict[str, str] | None = None) -> Parts:
     """(train, val, test) for one class, each in input order: test = the lowest hash
-    ranks, val = the next ones, and at least one file is left to train on.
+    ranks, val = the next ones, and at least one file is left to train on. `keys` maps a
+    file to its duplicate cluster: a cluster goes to one side whole (a share it would
+    overshoot skips it), so without duplicates the split is the plain one.
 
     Ranking by a hash of the file's own name keeps the split stable across Python
     versions and folder moves, and only nudges it when images are added.
     """
     n_test = val_count(len(files), test_fraction)
     n_val = min(val_count(len(files), val_fraction), max(0, len(files) - n_test - 1))
-
-    def rank(path: str) -> bytes:
-        key = f"{seed}\0{name}\0{os.path.basename(path)}".encode("utf-8", "surrogateescape")
-        return hashlib.sha256(key).digest()
-
-    ranked = sorted(files, key=rank)
-    test = set(ranked[:n_test])
-    val = set(ranked[n_test:n_test + n_val])
+    units: dict[str, list[str]] = {}
+    for f in files:  # a cluster of duplicates is one unit; alone, a file is its own
+        units.setdefault((keys or {}).get(f, f), []).append(f)
+    ranked = sorted(units.values(), key=lambda unit: min(file_rank(seed, name, f) for f in unit))
+    test: set[str] = set()
+    val: set[str] = set()
+    for unit in ranked:  # units that would overshoot a share go on to the next one, or train
+        if len(test) + len(unit) <= n_test:
+            test.update(unit)
+        elif len(val) + len(unit) <= n_val:
+            val.update(unit)
+        if len(test) == n_test and len(val) == n_val:
+            break
     return Parts([f for f in files if f not in test and f not in val],
                  [f for f in files if f in val], [f for f in files if f in test])
+
+
+def file_rank(seed: int, name: str, path: str) -> bytes:
+    """Where a file of class `name` stands in the val draw (lowest first)."""
+    key = f"{seed}\0{name}\0{os.path.basename(path)}".encode("utf-8", "surrogateescape")
+    return hashlib.sha256(key).digest()
 
 
 def class_images(folder: Path, guard: RootGuard) -> dict[str, list[str]]:

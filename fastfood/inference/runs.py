@@ -12,7 +12,9 @@ differences that matter for a cold `predict`:
   overwrites them anyway; the restore asserts that it matched every model variable, and a
   checkpoint that does not fit the run's config is a one-line error.
 
-Building and restoring are timed as separate phases (FASTFOOD_TIMING).
+Building and restoring are timed as separate phases (FASTFOOD_TIMING). The returned RunInfo
+carries the run's softmax temperature (`fastfood.calibrate`) when it was fitted for the
+weights restored, else 1.
 `--model PATH` names one checkpoint (a prefix such as runs/x/ckpt/ckpt-300) instead of the
 run's default; its run directory is the nearest parent folder holding config.json.
 """
@@ -138,7 +140,10 @@ def load_run(
         model = models.build(cfg, load_weights=False, num_classes=info.num_classes)
     with timer.phase("restore_weights"):
         which, path = restore(model, info.run_dir, model_path, tf)
-    return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path)
+    from fastfood.rundir import temperature_for
+
+    return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path,
+                                      temperature=temperature_for(info.run_dir, path))
 
 
 def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -> tuple[str, str]:

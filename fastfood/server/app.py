@@ -118,13 +118,14 @@ class Server:
         return JSONResponse({**self.model.describe(), "limits": {
             "max_batch": s.max_batch, "max_wait_ms": s.max_wait_ms, "max_queue": s.max_queue,
             "max_upload_bytes": s.max_upload_bytes, "max_pixels": s.max_pixels,
-            "top_k": s.top_k}})
+            "top_k": s.top_k, "min_confidence": s.min_confidence}})
 
     # --- POST /v1/predict ---------------------------------------------------------------
 
     async def predict(self, request: Request) -> Response:
         start = time.perf_counter()
         k = self._top_k(request)
+        threshold = self._min_confidence(request)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
             return error(415, "Content-Type application/json: send the image bytes, or "
@@ -148,6 +149,8 @@ class Server:
                 entry["error"] = result.reason
             else:
                 entry["top_k"] = [g.to_json() for g in self.model.top_k(result, k)[0]]
+                if threshold is not None:
+                    entry["unknown"] = bool(np.max(result) < threshold)
             predictions.append(entry)
         body_out: dict[str, Any] = {"predictions": predictions,
                                     "time_ms": round((time.perf_counter() - start) * 1e3, 1)}
@@ -173,6 +176,20 @@ class Server:
         if k < 1:
             raise HTTPException(400, f"top_k must be an integer >= 1, got {raw[:20]!r}")
         return k
+
+    def _min_confidence(self, request: Request) -> float | None:
+        """?min_confidence=P (0 to 1), else the server's --min-confidence (None: off)."""
+        raw = request.query_params.get("min_confidence")
+        if raw is None:
+            return self.settings.min_confidence
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not 0.0 <= value <= 1.0:  # also refuses nan
+            raise HTTPException(400, f"min_confidence must be a number in [0, 1], got "
+                                     f"{raw[:20]!r}")
+        return value
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, refused with 413 once it passes the limit (before it is read whole)."""

@@ -2,7 +2,8 @@
 
 Decoding is `preprocess.eval_image` (predict's, evaluate's and the export's), traced once for
 a scalar string so each upload costs one graph call; the forward pass is predict's
-`Forward` (float32 softmax, one trace for any batch size). Both are safe to call from several
+`Forward` (float32 softmax at the run's calibrated temperature, one trace for any batch
+size). Both are safe to call from several
 threads: the server decodes on a small pool while one forward pass runs.
 """
 
@@ -32,7 +33,7 @@ class ServedModel:
         self.classes = tuple(info.classes)
         self.display_names = tuple(info.display_names) or self.classes
         self.image_size = int(info.image_size)
-        self.forward = Forward(model, self.image_size)
+        self.forward = Forward(model, self.image_size, info.temperature)
         size = self.image_size
         self._decode = tf.function(lambda contents: eval_image(contents, size),
                                    input_signature=[tf.TensorSpec([], tf.string)])
@@ -88,6 +89,7 @@ class ServedModel:
             "image_size": self.image_size,
             "input": "JPEG or PNG bytes; centre square, antialiased bilinear resize",
             "weights_convention": self.info.convention,
+            "temperature": self.info.temperature,
             "run": {
                 "run_dir": str(Path(self.info.run_dir).resolve()),
                 "checkpoint": self.info.checkpoint,

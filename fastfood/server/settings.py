@@ -27,6 +27,9 @@ class ServeSettings:
     max_upload_mb: float = 20.0
     max_pixels: int = 50_000_000
     top_k: int = 5  # default top-k of /v1/predict, and the k of the TF Serving endpoint
+    # /v1/predict answers "unknown": true under this top probability (None: never);
+    # a request's ?min_confidence= overrides it.
+    min_confidence: float | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -54,6 +57,9 @@ class ServeSettings:
             raise FastfoodError(f"--max-wait-ms must be >= 0, got {self.max_wait_ms:g}")
         if self.max_upload_mb <= 0:
             raise FastfoodError(f"--max-upload-mb must be > 0, got {self.max_upload_mb:g}")
+        if self.min_confidence is not None and not 0 <= self.min_confidence <= 1:
+            raise FastfoodError(f"--min-confidence must be in [0, 1], got "
+                                f"{self.min_confidence:g}")
         if self.max_queue < self.max_batch:
             raise FastfoodError(f"--max-queue ({self.max_queue}) must be at least "
                                 f"--max-batch ({self.max_batch})")

@@ -52,6 +52,14 @@ def write_image(name: str, image: np.ndarray, step: int) -> None:
     tf.summary.write(name, tensor, step=step, metadata=_metadata("images", 3))  # BLOB_SEQUENCE
 
 
+def write_text(name: str, text: str, step: int) -> None:
+    """A markdown text (TensorBoard's 'text' plugin: a string tensor, rendered as markdown)."""
+    import tensorflow as tf
+
+    tf.summary.write(name, tf.constant(text), step=step,
+                     metadata=_metadata("text", 2))  # DATA_CLASS_TENSOR
+
+
 def truncate_after(path: Path, step: int) -> int:
     """Drop lines whose step is past `step`; returns how many were dropped."""
     if not path.is_file():
