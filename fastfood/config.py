@@ -68,6 +68,8 @@ FINETUNE_CROP = "inception"
 #: Random-resized crops down to 8 % of the image hide most of what a small random network
 #: has to learn from in a short run, so from scratch takes almost the whole image.
 SCRATCH_CROP = "square"
+#: --save-every without a value, on CPUs; on GPUs it is 0 (only the timed saves).
+CPU_SAVE_EVERY = 500
 
 
 def is_random_init(weights: str | None) -> bool:
@@ -98,10 +100,12 @@ def setting(default: Any, help: str = "", *, flag: str | None = None,
                                             "rule": rule, "switch": switch})
 
 
-def whole(low: int) -> tuple[Rule, Rule]:
-    """A whole number (checked first, so 8.0 is refused as such), then >= low."""
-    return ((lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
-             "a whole number"), ((lambda v: v >= low), f">= {low}"))
+def whole(low: int, *, optional: bool = False) -> tuple[Rule, Rule]:
+    """A whole number (checked first, so 8.0 is refused as such), then >= low; `optional`
+    lets None through (a default chosen later)."""
+    return ((lambda v: (optional and v is None)
+             or (isinstance(v, numbers.Integral) and not isinstance(v, bool)), "a whole number"),
+            ((lambda v: (optional and v is None) or v >= low), f">= {low}"))
 
 
 def between(low: float, high: float, *, high_open: bool = True, low_open: bool = False,
@@ -253,15 +257,17 @@ class TrainConfig(_Checked):
     weight_decay: float = setting(5e-4, rule=at_least(0))
     freeze_epochs: int = setting(0, "Train only fc8 for this many epochs, then end to end.",
                                  rule=whole(0))
-    precision: str = setting("auto", "auto: fp16 on tensor-core GPUs, bf16 on bf16 CPUs and "
-                             "GPUs of compute capability 8.0 and up, else fp32.",
+    precision: str = setting("auto", "auto: bf16 on GPUs of compute capability >= 8.0, fp16 "
+                             "with loss scaling on 7.x, bf16 on bf16 CPUs, else fp32.",
                              choices=PRECISIONS)
     xla: str = setting("auto", "XLA compilation [default: on for GPUs].", flag="--xla/--no-xla",
                        choices=XLA_MODES, switch=("on", "off"))
     val_every: int = setting(0, "Validate every N steps too (always at epoch ends).",
                              rule=whole(0))
-    save_every: int = setting(500, "Checkpoint every N steps (also on a timer, at epoch ends "
-                              "and on Ctrl-C).", rule=whole(0))
+    save_every: int | None = setting(
+        None, "Checkpoint every N steps [default: 500 on CPUs, none by count on GPUs, where "
+        "a save costs a visible share of an epoch] (also on a timer, at epoch ends and on "
+        "Ctrl-C).", rule=whole(0, optional=True))
     save_every_s: float = setting(300.0, "And at least this often in wall-clock seconds.",
                                   flag="", rule=at_least(0))
     keep_checkpoints: int = setting(3, flag="", rule=whole(1))

@@ -18,6 +18,8 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
+from fastfood.cpus import usable_cpus
+
 PACKAGES = ("tensorflow", "keras", "numpy", "pillow", "nvidia-dali", "nvidia-dali-tf-plugin")
 
 
@@ -73,14 +75,6 @@ def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
         if model and flags:
             break
     return {"model": model or platform.processor() or platform.machine(), "flags": flags}
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (the affinity mask, not the host's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def memory_gib() -> float:
@@ -148,7 +142,7 @@ def machine_info(with_gpus: bool = True) -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu_model": cpu["model"],
         "cpu_flags": cpu["flags"],
-        "cores": usable_cores(),
+        "cores": usable_cpus(),
         "cpu_count": os.cpu_count(),
         "memory_gib": memory_gib(),
         "gpus": gpus() if with_gpus else [],

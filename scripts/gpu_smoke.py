@@ -3,18 +3,26 @@
 Run it on a GPU machine with TensorFlow installed (scripts/setup.sh), from the repository:
 
     python scripts/gpu_smoke.py [--out FILE] [--steps 50] [--batch-size 64] [--width 1]
-                                [--image-size 224] [--data DIR] [--cpu] [--keep]
+                                [--image-size 224] [--data DIR] [--cpu] [--cpu-devices N]
+                                [--keep]
 
 Checks, each reported as ok, warn, fail or skipped with a one-line detail:
 
+- memory_growth: GPU memory growth is on (set before TensorFlow's import, as every
+  fastfood command does; without it TensorFlow takes almost all GPU memory and DALI's
+  decoder fails to allocate).
 - tf_sees_gpu: TensorFlow lists a GPU.
 - xla_tools: XLA finds ptxas and libdevice (the search `fastfood doctor` does).
 - kernels: each GPU's compute capability is one this TensorFlow ships machine code for
   (warn: only PTX, JIT-compiled at start-up; fail: neither).
 - dali_on_gpu: each DALI batch arrives on /GPU:N, N the GPU the dataset was built for.
 - train_synthetic, train_dali: --steps training steps in mixed fp16 with loss scaling and
-  XLA through `train_and_evaluate`, on synthetic and on DALI input, each ending with one
-  eval pass; img/s and model FLOP utilisation (MFU) are printed.
+  XLA asked for through `train_and_evaluate`, on synthetic and on DALI input, each ending
+  with one eval pass, both under the script's ONE tf.distribute strategy (a second one in
+  the process would reuse the first one's collective instances); img/s, model FLOP
+  utilisation (MFU) and what XLA compiled (the run's `xla_scope`: nothing for forward and
+  backward when synchronised batch norm runs on replicas that are not all GPUs, a warn)
+  are printed.
 - eval: that eval pass covered every validation image.
 
 Throughput is the steady rate: the first logged interval (tracing and XLA compilation) is
@@ -23,8 +31,10 @@ left out; the summary's own figure, which includes it, is in the JSON as well. M
 the GPUs that trained (`fastfood.benchmark.flops`); unknown for cards not in its table.
 
 --cpu runs everything that does not need a GPU on the CPU (GPUs hidden): the GPU-only
-checks say "skipped" with the reason "no GPU", the training and eval runs are real. The
-test suite runs it this way at a tiny size. Without --data, a small synthetic JPEG set is
+checks say "skipped" with the reason "no GPU", the training and eval runs are real.
+--cpu-devices N splits the CPU into N logical devices and trains on all of them (a
+MirroredStrategy), the multi-replica path of a multi-GPU machine. The test suite runs it
+with --cpu --cpu-devices 2 at a tiny size. Without --data, a small synthetic JPEG set is
 made with fastfood's sample maker (its training images linked as often as needed so that
 --steps fit in one epoch). Writes one JSON (default runs/gpu-smoke-<time>.json); exit code
 1 when a check failed.
@@ -92,6 +102,15 @@ def smoke_data(work: Path, steps: int, batch_size: int) -> Path:
 
 
 # ---- checks -------------------------------------------------------------------------------
+
+def check_memory_growth(problem: str, cpu: bool) -> dict:
+    """Whether GPU memory growth is on (`fastfood.gpu_memory`; `problem` is why not)."""
+    from fastfood import gpu_memory
+
+    if cpu:
+        return check("memory_growth", "skipped", f"{NO_GPU}: {gpu_memory.describe(problem)}")
+    return check("memory_growth", "fail" if problem else "ok", gpu_memory.describe(problem))
+
 
 def check_gpu(tf: Any, cpu: bool) -> tuple[dict, list[dict]]:
     """TensorFlow's GPUs with name and compute capability."""
@@ -208,19 +227,20 @@ def _run_config(kind: str, root: Path, run_dir: Path, args: argparse.Namespace) 
 
 
 def train_once(kind: str, root: Path, work: Path, args: argparse.Namespace,
-               flops_per_image: float, peak: float | None) -> tuple[dict, dict]:
-    """`--steps` steps in fp16 + loss scaling + XLA, then the final eval pass. `peak`: one
-    GPU's FLOP/s (None: unknown)."""
+               flops_per_image: float, peak: float | None, strategy: Any) -> tuple[dict, dict]:
+    """`--steps` steps in fp16 + loss scaling + XLA asked for, then the final eval pass,
+    under `strategy` (the script's one). `peak`: one GPU's FLOP/s (None: unknown)."""
     from fastfood.benchmark.flops import utilisation
     from fastfood.train import metrics
+    from fastfood.train import step as train_step
     from fastfood.train.loop import train_and_evaluate
 
     name = f"train_{kind}"
     run_dir = work / f"run-{kind}"
     try:
         summary = train_and_evaluate(_run_config(kind, root, run_dir, args),
-                                     log_every=max(1, args.steps // 10), stream=sys.stderr,
-                                     fancy=False)
+                                     strategy=strategy, log_every=max(1, args.steps // 10),
+                                     stream=sys.stderr, fancy=False)
     except Exception as err:  # noqa: BLE001 - a smoke test reports, it does not stop
         return check(name, "fail", _first_line(err)), {"error": _first_line(err)}
     records = metrics.read(run_dir)
@@ -231,7 +251,8 @@ def train_once(kind: str, root: Path, work: Path, args: argparse.Namespace,
     result = {
         "steps": summary["step"], "img_per_s": steady,
         "img_per_s_with_compile": summary["train_img_per_s"], "mfu": mfu,
-        "precision": summary["precision"], "xla": summary["xla"], "loader": summary["loader"],
+        "precision": summary["precision"], "xla": summary["xla"],
+        "xla_scope": summary["xla_scope"], "loader": summary["loader"],
         "replicas": summary["replicas"],
         "loss_scale_last": scales[-1] if scales else None, "val": summary["val"],
         "wall_s": summary["wall_s"],
@@ -239,16 +260,22 @@ def train_once(kind: str, root: Path, work: Path, args: argparse.Namespace,
     problems = []
     if summary["step"] != args.steps:
         problems.append(f"ran {summary['step']} of {args.steps} steps")
-    if summary["precision"] != "mixed_float16" or not summary["xla"]:
-        problems.append(f"ran as {summary['precision']}, XLA {summary['xla']}")
+    if summary["precision"] != "mixed_float16":
+        problems.append(f"ran as {summary['precision']}")
+    # XLA asked for and nothing compiled: expected only for sync BN off GPUs (a warn).
+    expected_off = summary["xla_scope"] == train_step.SCOPE_SYNC_BN
+    if not summary["xla"] and not expected_off:
+        problems.append(f"XLA compiled nothing ({summary['xla_scope']})")
     if not scales:
         problems.append("no loss scale in the logs")
     shown = f"{steady:.1f}" if steady else "?"
-    detail = (f"{summary['step']} steps, {shown} img/s, MFU "
+    detail = (f"{summary['step']} steps on {summary['replicas']} replica"
+              f"{'s' * (summary['replicas'] != 1)}, {shown} img/s, MFU "
               + (f"{100 * mfu:.1f}%" if mfu is not None else "unknown")
-              + f", loss scale {scales[-1] if scales else '-'}")
-    return check(name, "fail" if problems else "ok",
-                 "; ".join(problems) if problems else detail), result
+              + f", loss scale {scales[-1] if scales else '-'}; XLA "
+              + (f"on for {summary['xla_scope']}" if summary["xla"] else summary["xla_scope"]))
+    status = "fail" if problems else "warn" if expected_off else "ok"
+    return check(name, status, "; ".join(problems) if problems else detail), result
 
 
 def check_eval(runs: dict[str, dict], num_val: int) -> dict:
@@ -274,13 +301,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="dataset folder (default: a generated synthetic JPEG set)")
     ap.add_argument("--cpu", action="store_true",
                     help="hide GPUs and run every check that needs none on the CPU")
+    ap.add_argument("--cpu-devices", type=int, default=1,
+                    help="split the CPU into this many logical devices and train on all of "
+                         "them (the multi-replica path; with --cpu)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (run dirs, data)")
     args = ap.parse_args(argv)
-    for flag in ("steps", "batch_size", "image_size"):
+    for flag in ("steps", "batch_size", "image_size", "cpu_devices"):
         if getattr(args, flag) < 1:
             ap.error(f"--{flag.replace('_', '-')} must be >= 1")
     if args.width <= 0:
         ap.error("--width must be > 0")
+    if args.cpu_devices > 1 and not args.cpu:
+        ap.error("--cpu-devices needs --cpu")
     if args.data is not None and not args.data.is_dir():
         ap.error(f"--data {args.data}: not a folder")
     return args
@@ -301,12 +333,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import tensorflow as tf
 
+    from fastfood import gpu_memory
+
+    growth = gpu_memory.allow_growth()  # the import asked already: before any check runs
+    if args.cpu_devices > 1:  # before anything initialises TensorFlow's devices
+        tf.config.set_logical_device_configuration(
+            tf.config.list_physical_devices("CPU")[0],
+            [tf.config.LogicalDeviceConfiguration()] * args.cpu_devices)
+
     from fastfood import data
     from fastfood.benchmark.flops import TRAIN_FORWARD_RATIO, forward_flops, peak_flops
     from fastfood.machine import machine_info
     from fastfood.loaders import dali_available
     from fastfood.model import vgg19
     from fastfood.paths import runs_dir
+    from fastfood.train import distribute
 
     work = Path(tempfile.mkdtemp(prefix="fastfood-smoke-"))
     try:
@@ -314,8 +355,13 @@ def main(argv: list[str] | None = None) -> int:
         spec = data.load(root)
         build = dict(tf.sysconfig.get_build_info())
         first, gpus = check_gpu(tf, args.cpu)
-        checks = [first, check_xla_tools(build, args.cpu), check_kernels(gpus, build, args.cpu),
+        checks = [check_memory_growth(growth, args.cpu), first,
+                  check_xla_tools(build, args.cpu), check_kernels(gpus, build, args.cpu),
                   check_dali_placement(tf, spec, args, gpus)]
+        # ONE strategy for both training runs (and it is made after the checks above, so
+        # their GPU ops do not come first: memory growth is set already either way).
+        strategy = distribute.make_strategy(
+            [f"/cpu:{i}" for i in range(args.cpu_devices)] if args.cpu_devices > 1 else None)
 
         with tf.device("/CPU:0"):  # counted on the host: no GPU memory for a throwaway model
             fwd = forward_flops(vgg19(len(spec.classes), image_size=args.image_size,
@@ -328,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(check("train_dali", "skipped",
                                     "DALI's TensorFlow plugin does not import"))
                 continue
-            outcome, runs[kind] = train_once(kind, root, work, args, fwd, peak)
+            outcome, runs[kind] = train_once(kind, root, work, args, fwd, peak, strategy)
             checks.append(outcome)
         checks.append(check_eval(runs, len(spec.val)))
 
@@ -342,7 +388,9 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {"steps": args.steps, "batch_size": args.batch_size, "width": args.width,
                          "image_size": args.image_size, "data": str(root),
                          "train_images": len(spec.train), "val_images": len(spec.val),
-                         "precision": "fp16", "xla": True},
+                         "precision": "fp16", "xla": "asked for (what ran: train.*.xla_scope)",
+                         "cpu_devices": args.cpu_devices,
+                         "strategy": distribute.describe(strategy)},
             "machine": machine_info(),
             "wall_s": round(time.perf_counter() - started, 1),
         }

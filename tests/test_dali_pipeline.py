@@ -119,7 +119,7 @@ def test_flip_rate_is_about_half(tmp_path: Path) -> None:
         arrays.append(arr)
         files.append(str(tmp_path / f"{i}.png"))
     pipe = make_pipeline(files, list(range(20)), training=True, batch_size=20, image_size=8,
-                         crop="seed", seed=3, num_threads=1)
+                         crop="square", seed=3, num_threads=1)
     images, labels = _run(pipe, 20)  # 400 samples, 20 passes over the files
     flipped = [np.array_equal(x, arrays[y][:, ::-1]) for x, y in zip(images, labels)]
     same = [np.array_equal(x, arrays[y]) for x, y in zip(images, labels)]

@@ -167,7 +167,9 @@ def test_auto_picks_come_from_the_training_code():
     bf16 = diagnose(dataclasses.replace(CPU_BOX, cpu_bf16=True)).auto["precision"]
     assert bf16.value.startswith("bf16")
     gpu = diagnose(GPU_BOX).auto
-    assert gpu["precision"].value == "fp16 (mixed_float16)" and "8.0" in gpu["precision"].reason
+    assert gpu["precision"].value == "bf16 (mixed_bfloat16)" and "8.0" in gpu["precision"].reason
+    volta = dataclasses.replace(GPU_BOX, gpus=(Gpu("Tesla V100-SXM2-32GB", (7, 0)),))
+    assert diagnose(volta).auto["precision"].value == "fp16 (mixed_float16)"
     assert gpu["xla"].value == "on" and "on the GPU" in gpu["loader"].reason
 
 
@@ -281,3 +283,41 @@ def test_nvidia_smi_is_read_as_a_real_h200_answers(tmp_path: Path):
         {"name": "NVIDIA H200", "capability": [9, 0], "driver": "580.159.04"}]
     # The test environment hides GPUs from TensorFlow on purpose: a warning, not a problem.
     assert any("CUDA_VISIBLE_DEVICES" in w["message"] for w in report["warnings"])
+
+
+def test_gpu_memory_growth_that_could_not_be_set_is_a_warning_that_names_the_variable():
+    why = "TensorFlow had initialised the GPUs before memory growth was asked for"
+    facts = dataclasses.replace(GPU_BOX, memory_growth=why)
+    warning = only(facts, "warning")
+    assert why in warning.message and "DALI" in warning.message
+    assert "TF_FORCE_GPU_ALLOW_GROWTH=true" in warning.fix
+    assert "memory growth off" in doctor.render(facts, diagnose(facts))
+    assert "memory growth on" in doctor.render(GPU_BOX, diagnose(GPU_BOX))
+    # Without a GPU there is nothing to grow.
+    assert lines(dataclasses.replace(CPU_BOX, memory_growth=why)) == []
+
+
+# ---- the run's GPU line --------------------------------------------------------------
+
+def test_the_gpu_line_on_ptx_only_gpus_names_the_jit_and_the_cache_fix():
+    from fastfood.doctor.notice import gpu_notice
+
+    shipped = TF221.cuda_compute_capabilities
+    line = gpu_notice(["NVIDIA H200"] * 8, [(9, 0)] * 8, shipped, {})
+    assert line.startswith("GPU NVIDIA H200 (9.0) x8: TensorFlow ships only PTX")
+    assert "many minutes" in line and "export CUDA_CACHE_MAXSIZE=4294967296" in line
+    assert "\n" not in line
+    kept = gpu_notice(["NVIDIA H200"], [(9, 0)], shipped, {"CUDA_CACHE_MAXSIZE": "4294967296"})
+    assert "later starts reuse it" in kept and "export" not in kept
+    off = gpu_notice(["NVIDIA H200"], [(9, 0)], shipped, {"CUDA_CACHE_DISABLE": "1"})
+    assert "disabled" in off and "unset it" in off
+
+
+def test_the_gpu_line_on_native_gpus_and_none_without_one():
+    from fastfood.doctor.notice import gpu_notice
+
+    shipped = TF221.cuda_compute_capabilities
+    line = gpu_notice(["NVIDIA A100-SXM4-80GB"], [(8, 0)], shipped, {})
+    assert "machine code for it (no JIT compile)" in line and "export" not in line
+    assert "CUDA_CACHE_MAXSIZE" in line
+    assert gpu_notice([], [], shipped, {}) == ""

@@ -1,5 +1,6 @@
-"""scripts/gpu_smoke.py without a GPU: its --cpu mode end to end at a tiny size, and the
-pieces it is made of (the data it generates, the steady-rate arithmetic).
+"""scripts/gpu_smoke.py without a GPU: its --cpu mode end to end at a tiny size over two
+logical CPUs (the multi-replica path), and the pieces it is made of (the data it
+generates, the steady-rate arithmetic).
 
 On a GPU machine the same script runs the GPU-only checks this cannot; here they must say
 "skipped" with the reason, and everything else must really run.
@@ -11,6 +12,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,24 @@ import pytest
 from support.cli import REPO, env
 
 SCRIPT = REPO / "scripts" / "gpu_smoke.py"
-GPU_ONLY = ("tf_sees_gpu", "xla_tools", "kernels", "dali_on_gpu")
+GPU_ONLY = ("memory_growth", "tf_sees_gpu", "xla_tools", "kernels", "dali_on_gpu")
+# Runs the script as __main__ and counts the tf.distribute strategies it makes.
+COUNTING = textwrap.dedent("""
+    import runpy, sys
+    from fastfood.train import distribute
+    real, made = distribute.make_strategy, []
+
+    def counted(devices=None):
+        made.append(devices)
+        return real(devices)
+
+    distribute.make_strategy = counted
+    sys.argv = sys.argv[1:]
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    finally:
+        print(f"STRATEGIES {len(made)}", flush=True)
+""")
 
 
 def load_smoke():
@@ -34,8 +53,9 @@ def test_cpu_mode_runs_every_check_that_needs_no_gpu(tmp_path: Path):
 
     out = tmp_path / "smoke.json"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--cpu", "--steps", "3", "--batch-size", "8",
-         "--width", "0.125", "--image-size", "32", "--out", str(out)],
+        [sys.executable, "-c", COUNTING, str(SCRIPT), "--cpu", "--cpu-devices", "2",
+         "--steps", "3", "--batch-size", "8", "--width", "0.125", "--image-size", "32",
+         "--out", str(out)],
         cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -47,11 +67,17 @@ def test_cpu_mode_runs_every_check_that_needs_no_gpu(tmp_path: Path):
     kinds = ["synthetic", "dali"] if dali_available() else ["synthetic"]
     if "dali" in kinds:  # the placement check still ran: batches on the CPU here
         assert "device:CPU:0" in checks["dali_on_gpu"]["detail"]
+    assert "TF_FORCE_GPU_ALLOW_GROWTH=true" in checks["memory_growth"]["detail"]
+    from fastfood.train.step import SCOPE_SYNC_BN
+
     for kind in kinds:
-        assert checks[f"train_{kind}"]["status"] == "ok", checks[f"train_{kind}"]
+        # XLA was asked for; sync BN on two CPU replicas compiles nothing, and says so.
+        assert checks[f"train_{kind}"]["status"] == "warn", checks[f"train_{kind}"]
+        assert "2 replicas" in checks[f"train_{kind}"]["detail"]
         run = report["train"][kind]
-        assert run["steps"] == 3 and run["img_per_s"] > 0
-        assert run["precision"] == "mixed_float16" and run["xla"] is True
+        assert run["steps"] == 3 and run["img_per_s"] > 0 and run["replicas"] == 2
+        assert run["precision"] == "mixed_float16"
+        assert run["xla"] is False and run["xla_scope"] == SCOPE_SYNC_BN
         assert run["loss_scale_last"] > 0  # dynamic loss scaling ran
         assert run["val"]["count"] == report["settings"]["val_images"] > 0
         assert run["mfu"] is None  # no fp16 peak for a CPU
@@ -60,6 +86,8 @@ def test_cpu_mode_runs_every_check_that_needs_no_gpu(tmp_path: Path):
     assert report["flops"]["forward_per_image"] > 0
     assert report["machine"]["versions"]["tensorflow"]
     assert "train_synthetic" in proc.stdout and str(out) in proc.stdout
+    assert "MirroredStrategy over 2 replicas" in report["settings"]["strategy"]
+    assert "STRATEGIES 1" in proc.stdout, proc.stdout[-500:]  # one for both runs
 
 
 def test_generated_data_repeats_training_images_until_the_steps_fit_one_epoch(tmp_path: Path):

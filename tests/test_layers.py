@@ -1,7 +1,7 @@
 """Imports point one way: down the layers of the package, never up or sideways.
 
 The layers, lowest first:
-  0 the neutral modules: errors, paths, quiet, config, phases, rundir, machine, scores, and the
+  0 the neutral modules: errors, paths, quiet, config, phases, rundir, machine, scores, cpus, gpu_memory, and the
     data layer
   1 loaders, model (they do not import each other)
   2 train, inference (they do not import each other)
@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fastfood"
 
 RANKS = {
     "errors": 0, "paths": 0, "quiet": 0, "config": 0, "phases": 0, "rundir": 0, "machine": 0,
-    "scores": 0,
+    "scores": 0, "cpus": 0, "gpu_memory": 0,
     "data": 0,
     "loaders": 1, "model": 1,
     "train": 2, "inference": 2,

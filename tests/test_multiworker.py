@@ -54,7 +54,8 @@ ONE_PROCESS = textwrap.dedent("""
     from fastfood.train import train_and_evaluate
     config = RunConfig.from_dict(json.loads(sys.argv[1]))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    summary = train_and_evaluate(config, strategy=strategy, log_every=3, fancy=False)
+    # the default logging interval, as the cluster's workers (the same steps per epoch)
+    summary = train_and_evaluate(config, strategy=strategy, fancy=False)
     print("SUMMARY " + json.dumps(summary))
 """)
 

@@ -65,6 +65,17 @@ def test_explicit_settings_win_and_resolving_twice_changes_nothing():
     assert "norm batch" in recipe.describe(recipe.resolve(_config("none")))
 
 
+def test_checkpoints_by_step_count_on_cpus_by_time_only_on_gpus():
+    assert recipe.resolve(_config("none"), gpus=False).train.save_every == 500
+    assert recipe.resolve(_config("none"), gpus=True).train.save_every == 0
+    assert recipe.resolve(_config("none", save_every=200), gpus=True).train.save_every == 200
+    here = recipe.resolve(_config("none")).train.save_every  # this machine: no GPU
+    assert here == 500
+    assert TrainConfig().save_every is None and TrainConfig().save_every_s == 300
+    with pytest.raises(Exception, match="--save-every"):
+        TrainConfig(save_every=-1)
+
+
 def test_runs_saved_before_batch_norm_rebuild_as_the_plain_net(tmp_path):
     """A config.json without "norm" is a plain-net run; a new config defaults to auto."""
     old = RunConfig(model=ModelConfig(weights="none")).to_dict()

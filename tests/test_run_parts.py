@@ -3,6 +3,8 @@ DALI thread and memory budget, and how a failed step is named."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -69,6 +71,43 @@ def test_a_lost_worker_is_named_and_is_not_an_input_error() -> None:
     assert "no checkpoint was written yet" in line
 
 
+class DeadlineExceededError(Exception):
+    pass
+
+
+def test_a_stopped_worker_that_stopped_sending_heartbeats_is_named() -> None:
+    # What TensorFlow 2.21 raises on worker 0 when worker 1 is stopped (SIGSTOP).
+    err = UnavailableError(
+        "Collective ops is aborted by: Error reported from /job:worker/task:1: The following "
+        "tasks are unhealthy (stopped sending heartbeats):\n/job:worker/replica:0/task:1\n"
+        "The tasks have crashed.")
+    got = failures.classify(err, multi_worker=True, self_task=("worker", 0),
+                            addresses={("worker", 1): "127.0.0.1:2222"})
+    assert (got.kind, got.detail) == ("peer", "worker 1 (127.0.0.1:2222)")
+
+
+def test_a_stopped_coordination_leader_is_named() -> None:
+    # What worker 1 gets when worker 0, which hosts the coordination service, is stopped.
+    err = DeadlineExceededError("Deadline Exceeded\n\nRPC: /tensorflow.CoordinationService/"
+                                "Heartbeat")
+    got = failures.classify(err, multi_worker=True, self_task=("worker", 1),
+                            addresses={("worker", 0): "127.0.0.1:2221"}, leader=("worker", 0))
+    assert got.kind == "peer" and got.detail.startswith("worker 0 (127.0.0.1:2221)")
+    assert "coordination service" in got.detail
+    # In a chief-form cluster the chief is the leader, and worker 0 is not this process.
+    chief = failures.classify(err, multi_worker=True, self_task=("worker", 0),
+                              addresses={("chief", 0): "10.0.0.1:1"}, leader=("chief", 0))
+    assert chief.detail.startswith("chief 0 (10.0.0.1:1)")
+
+
+def test_the_chief_is_not_mistaken_for_worker_0() -> None:
+    err = UnavailableError("Collective ops is aborted by: from remote target "
+                           "/job:worker/replica:0/task:0 while calling")
+    got = failures.classify(err, multi_worker=True, self_task=("chief", 0),
+                            addresses={("worker", 0): "10.0.0.2:1"})
+    assert got.detail == "worker 0 (10.0.0.2:1)"
+
+
 def test_each_failure_kind_gets_its_own_line_and_code() -> None:
     cases = {
         "oom": ResourceExhaustedError("OOM when allocating tensor with shape[64,512]"),
@@ -100,3 +139,19 @@ def test_one_process_decides_alone_at_every_step() -> None:
     assert all(step.due(s) for s in range(1, 7))
     assert step.agree(True, False) == (True, False)
     assert step.agree(False, True) == (False, True)
+
+
+def test_only_the_chief_writes_checkpoints_into_the_run_dir(tmp_path: Path) -> None:
+    import tempfile
+
+    from fastfood.train.checkpoints import write_folder
+
+    run = tmp_path / "run"
+    assert write_folder(run, True, ("chief", 0)) == run
+    scratch = write_folder(run, False, ("worker", 1))
+    assert run not in scratch.parents and scratch.is_dir()
+    assert Path(tempfile.gettempdir()) in scratch.parents and "worker1" in scratch.name
+    other = write_folder(run, False, ("worker", 1))
+    assert other != scratch  # private to the process
+    for folder in (scratch, other):
+        folder.rmdir()

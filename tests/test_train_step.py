@@ -16,6 +16,10 @@ from fastfood.train import precision as prec  # noqa: E402
 from fastfood.train.schedule import lr_at, polynomial_decay  # noqa: E402
 
 V100 = machine.Hardware(((7, 0),), ("Tesla V100",), False)
+T4 = machine.Hardware(((7, 5),), ("Tesla T4",), False)
+A100 = machine.Hardware(((8, 0),), ("NVIDIA A100-SXM4-80GB",), False)
+H200 = machine.Hardware(((9, 0), (9, 0)), ("NVIDIA H200", "NVIDIA H200"), False)
+MIXED_CARDS = machine.Hardware(((9, 0), (7, 0)), ("NVIDIA H100", "Tesla V100"), False)
 K80 = machine.Hardware(((3, 7),), ("Tesla K80",), False)
 PLAIN_CPU = machine.Hardware()
 BF16_CPU = machine.Hardware(cpu_bf16=True)
@@ -25,6 +29,12 @@ BF16_CPU = machine.Hardware(cpu_bf16=True)
     "requested, hw, policy, scaled",
     [
         ("auto", V100, "mixed_float16", True),
+        ("auto", T4, "mixed_float16", True),
+        ("auto", A100, "mixed_bfloat16", False),
+        ("auto", H200, "mixed_bfloat16", False),
+        ("mixed", A100, "mixed_bfloat16", False),
+        ("auto", MIXED_CARDS, "mixed_float16", True),  # the oldest card decides
+        ("fp16", H200, "mixed_float16", True),
         ("auto", K80, "float32", False),
         ("mixed", K80, "mixed_float16", True),
         ("auto", PLAIN_CPU, "float32", False),
@@ -39,6 +49,11 @@ def test_precision_choice(requested, hw, policy, scaled):
     choice = prec.choose_precision(requested, hw)
     assert (choice.policy, choice.loss_scale) == (policy, scaled)
     assert choice.reason
+
+
+def test_bf16_on_ampere_and_newer_says_why():
+    reason = prec.choose_precision("auto", H200).reason
+    assert "9.0" in reason and "no loss scaling" in reason
 
 
 def test_precision_rejects_unknown():

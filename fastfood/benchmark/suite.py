@@ -20,7 +20,10 @@ from fastfood.config import KINDS
 
 WHAT = ("loaders", "train", "e2e", "predict", "serve")
 LOADERS = tuple(k for k in KINDS if k != "auto")  # auto is one of the others
-PRECISIONS = ("fp32", "mixed")
+# mixed: this hardware's fast half type (fastfood.train.precision); fp16 and bf16 by name,
+# to compare them where both are native (tensor-core GPUs of compute capability >= 8.0).
+PRECISIONS = ("fp32", "mixed", "fp16", "bf16")
+DEFAULT_PRECISIONS = ("fp32", "mixed")
 # Training on a CPU without a GPU: a VGG19 this size trains a step in well under a second.
 CPU_WIDTH, CPU_TRAIN_IMAGE_SIZE, CPU_STEPS = 0.125, 64, 4
 GPU_STEPS = 20
@@ -52,7 +55,7 @@ class BenchSettings:
         """
         return dataclasses.replace(
             self,
-            precisions=self.precisions or (PRECISIONS if fast_mixed else ("fp32",)),
+            precisions=self.precisions or (DEFAULT_PRECISIONS if fast_mixed else ("fp32",)),
             train_image_size=self.train_image_size or (self.image_size if has_gpu
                                                        else CPU_TRAIN_IMAGE_SIZE),
             width=self.width or (1.0 if has_gpu else CPU_WIDTH),
@@ -102,14 +105,22 @@ def _guard(fn: Callable[[], Any], errors: list[str], name: str) -> dict[str, Any
         return {"error": message}
 
 
-def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: None
-        ) -> dict[str, Any]:
-    """Measure what `settings.what` asks for; returns the JSON-ready result dict."""
+def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: None,
+        strategy: Any = None) -> dict[str, Any]:
+    """Measure what `settings.what` asks for; returns the JSON-ready result dict.
+
+    Every measurement runs under ONE tf.distribute strategy (`strategy`, or the one this
+    machine calls for, made once): each MirroredStrategy numbers its collectives from the
+    same start, so a second one in this process would reuse the first one's collective
+    instances with other shapes and TensorFlow would abort the step.
+    """
     from fastfood import machine
     from fastfood.benchmark import loaders as lb
     from fastfood.benchmark import train as tb
     from fastfood.loaders import native
+    from fastfood.train import distribute
 
+    strategy = strategy or distribute.make_strategy()
     info = machine.machine_info(with_gpus=True)
     hw = machine.detect()
     fast_mixed = hw.cpu_bf16 or any(cap >= (7, 0) for cap in hw.gpu_capabilities)
@@ -164,7 +175,7 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
             if "e2e" in s.what and "train" not in s.what:
                 inputs = ["synthetic"] + inputs  # e2e is measured against synthetic input
             train.update(_train_precision(precision, inputs, files, labels, setup, errors,
-                                          progress))
+                                          progress, strategy))
             _add_train_ratios(train, precision)
         sections["train"] = round(time.perf_counter() - t0, 1)
 
@@ -177,7 +188,8 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                 name = f"{precision}/{kind}"
                 progress(f"predict {name}")
                 result["predict"][name] = _guard(
-                    lambda: tb.bench_eval(kind, files, labels, precision, setup).to_dict(),
+                    lambda: tb.bench_eval(kind, files, labels, precision, setup,
+                                          strategy).to_dict(),
                     errors, f"predict {name}")
         sections["predict"] = round(time.perf_counter() - t0, 1)
 
@@ -202,8 +214,8 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
 
 
 def _train_precision(precision: str, inputs: list[str], files: list[str], labels: list[int],
-                     setup: Any, errors: list[str], progress: Callable[[str], None]
-                     ) -> dict[str, dict[str, Any]]:
+                     setup: Any, errors: list[str], progress: Callable[[str], None],
+                     strategy: Any) -> dict[str, dict[str, Any]]:
     """Every input of one precision, built side by side and timed interleaved."""
     from fastfood.benchmark import train as tb
 
@@ -225,7 +237,7 @@ def _train_precision(precision: str, inputs: list[str], files: list[str], labels
                 build = lambda: tb.keras_fit_runner(name, setup, jit, info)  # noqa: E731
             else:
                 build = lambda: tb.fastfood_runner(  # noqa: E731
-                    name, kind, files, labels, setup, chosen, jit, info)
+                    name, kind, files, labels, setup, chosen, jit, info, strategy)
             got = _guard(build, errors, f"train {name}")
             if isinstance(got, dict):  # the error row
                 rows[name] = got

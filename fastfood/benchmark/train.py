@@ -129,12 +129,13 @@ class Runner:
 
 
 def fastfood_runner(name: str, loader: str, files: Sequence[str], labels: Sequence[int],
-                    setup: TrainSetup, chosen: Any, jit: bool, info: dict[str, Any]) -> Runner:
-    """fastfood's compiled train step fed by `loader` ('synthetic' for compute alone)."""
-    from fastfood.train import distribute
+                    setup: TrainSetup, chosen: Any, jit: bool, info: dict[str, Any],
+                    strategy: Any) -> Runner:
+    """fastfood's compiled train step fed by `loader` ('synthetic' for compute alone), under
+    `strategy`: the process's one strategy (a second one on the same devices would number
+    its collectives from the same start as the first and clash with its instances)."""
     from fastfood.train import setup as train_setup
 
-    strategy = distribute.make_strategy()
     total = setup.warmup + setup.steps * setup.repeats
     feeder = EpochFeeder(loader, files, labels, strategy, setup, total)
     parts = train_setup.build(feeder.config, strategy, feeder.plan,
@@ -254,15 +255,14 @@ def run_interleaved(runners: list[Runner], setup: TrainSetup,
 
 
 def bench_eval(loader: str, files: Sequence[str], labels: Sequence[int], precision: str,
-               setup: TrainSetup) -> Throughput:
-    """Evaluation/prediction throughput: eval-mode loader into the forward pass."""
+               setup: TrainSetup, strategy: Any) -> Throughput:
+    """Evaluation/prediction throughput: eval-mode loader into the forward pass, under the
+    process's one `strategy`."""
     from fastfood import loaders
     from fastfood.benchmark.timing import time_passes
-    from fastfood.train import distribute
     from fastfood.train import step as train_step_lib
 
     _, _, info = start_precision(precision, setup.xla)
-    strategy = distribute.make_strategy()
     with strategy.scope():
         model = _model(setup)
     eval_step = train_step_lib.make_eval_step(model, strategy, num_classes=setup.num_classes)

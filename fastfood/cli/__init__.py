@@ -81,6 +81,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the group, turn FastfoodError into exit code 2."""
+    from fastfood import gpu_memory
+
+    gpu_memory.request()  # first thing: whatever imports TensorFlow later finds it set
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:  # a group option, but accepted anywhere on the line (as this check implies)

@@ -58,7 +58,14 @@ def train(ctx: click.Context, resume: bool, calibrate: bool, **params: Any) -> N
     from fastfood.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # only now: every mistake above answered without it
+    import tensorflow as tf
+
     from fastfood.train import train_and_evaluate
+
+    if tf.config.list_physical_devices("GPU"):  # how TF's kernels run there (PTX JIT?)
+        from fastfood.doctor.notice import gpu_notice_here
+
+        click.echo(f"fastfood: {gpu_notice_here()}", err=True)
 
     summary = train_and_evaluate(config, resume=resume, spec=spec)
     val = summary.get("val") or {}

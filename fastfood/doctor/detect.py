@@ -151,11 +151,15 @@ class _CapturedStderr:
 
 def _tf_facts() -> dict[str, Any]:
     """TensorFlow's version, build, GPUs and start-up log; imports it (a few seconds)."""
+    from fastfood import gpu_memory
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep warnings such as failed dlopens
+    gpu_memory.request()  # as every command does, before the import
     try:
         import tensorflow as tf
     except Exception as err:  # noqa: BLE001 - ImportError, or a broken CUDA install
         return {"tensorflow_error": first_line(err)[:300]}
+    growth = gpu_memory.allow_growth()
     info = dict(tf.sysconfig.get_build_info())
     build = TfBuild(is_cuda_build=bool(info.get("is_cuda_build")),
                     cuda_version=str(info.get("cuda_version", "")),
@@ -167,7 +171,8 @@ def _tf_facts() -> dict[str, Any]:
         cap = details.get("compute_capability")
         gpus.append(Gpu(name=str(details.get("device_name", dev.name)),
                         capability=tuple(cap) if cap else None))
-    return {"tensorflow": tf.__version__, "build": build, "gpus": tuple(gpus)}
+    return {"tensorflow": tf.__version__, "build": build, "gpus": tuple(gpus),
+            "memory_growth": growth}
 
 
 def _tf_log_lines(text: str) -> tuple[str, ...]:
@@ -220,6 +225,7 @@ def collect() -> Facts:
         nvidia_smi=smi,
         cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
         tf_log=_tf_log_lines(captured.text),
+        memory_growth=tf.get("memory_growth", ""),
         xla=xla_tools_here(build.cuda_version),
         cpu_model=cpu_info()["model"],
         cpu_bf16=cpu_has_bf16(),

@@ -77,6 +77,7 @@ class Facts:
     nvidia_smi: str = ""  # its path; '' when not on PATH
     cuda_visible_devices: str | None = None  # the variable, None when unset
     tf_log: tuple[str, ...] = ()
+    memory_growth: str = ""  # why GPU memory growth could not be set; '' when it is on
     xla: XlaTools = XlaTools()
     cpu_model: str = ""
     cpu_bf16: bool = False

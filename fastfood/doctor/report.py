@@ -43,7 +43,8 @@ def render(facts: Facts, diagnosis: Diagnosis) -> str:
         plugin = (f"{p.version} ({p.distribution}): {', '.join(p.libraries) or '-'}, {built}; "
                   + (f"does not import: {p.error}" if p.error else "imports"))
     if facts.gpus:
-        gpus = "; ".join(_gpu_text(g) for g in facts.gpus)
+        gpus = "; ".join(_gpu_text(g) for g in facts.gpus) + "; memory growth " + (
+            f"off ({facts.memory_growth})" if facts.memory_growth else "on")
     else:
         gpus = "none seen by TensorFlow" + (
             f"; nvidia-smi lists {'; '.join(_gpu_text(g) for g in facts.smi_gpus)}"

@@ -116,6 +116,13 @@ def _gpu_findings(facts: Facts) -> list[Finding]:
                 "problem", f"nvidia-smi lists {names} but TensorFlow sees no GPU"
                 + (f" ({why})" if why else " (its CUDA libraries did not load)"),
                 f"{_tf_install(facts)} (it brings the CUDA and cuDNN libraries TensorFlow loads)"))
+    if facts.gpus and facts.memory_growth:
+        out.append(Finding(
+            "warning", f"GPU memory growth could not be set ({facts.memory_growth}), so "
+            "TensorFlow reserves almost all of each GPU's memory at its first op and DALI's "
+            "decoder can fail to allocate (the process aborts with no report)",
+            "export TF_FORCE_GPU_ALLOW_GROWTH=true (fastfood's commands set it unless it is "
+            "set otherwise)"))
     cuda_major = major_minor(build.cuda_version)[0]
     floor = MIN_DRIVER.get(cuda_major)
     drivers = {g.driver for g in (*facts.gpus, *facts.smi_gpus) if g.driver}

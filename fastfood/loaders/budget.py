@@ -5,13 +5,16 @@ nvJPEG buffers padded for ImageNet's largest images. With one pipeline per GPU e
 every core, a 16-core, 8-GPU host runs 128 decode threads fighting for 16 cores, and the
 per-thread pinned-host and device paddings add up to several GB per pipeline. Here the
 cores are split between the pipelines of this process and capped, and the paddings are
-sized for the data's images (Food-101's are at most 512 px a side). No TensorFlow, no DALI.
+sized for the data's images (Food-101's are at most 512 px a side). The cores are the ones
+this process may use (`fastfood.cpus`: affinity and cgroup quota), not the
+machine's. No TensorFlow, no DALI.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from fastfood.cpus import usable_cpus
 
 MAX_THREADS = 8  # past this, one pipeline's decode threads stop paying for themselves
 MIN_PADDING = 4 << 20  # a floor, so small images do not leave nvJPEG growing buffers
@@ -33,7 +36,7 @@ def budget(*, pipelines: int = 1, requested_threads: int = 0, cores: int | None 
     ``requested_threads`` (--num-threads) wins when given. Paddings: one decoded RGB image
     of ``max_side`` squared, doubled for the resize's working copy, never below 4 MiB.
     """
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cpus()
     if requested_threads > 0:
         threads = requested_threads
     else:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from fastfood.cpus import usable_cpus
 from fastfood.server import tfserving
 from fastfood.server.batcher import Batcher, QueueFull
 from fastfood.server.model import ServedModel
@@ -88,7 +88,7 @@ class Server:
         s = self.settings
         self.batcher = Batcher(self.model.probs, max_batch=s.max_batch,
                                max_wait_s=s.max_wait_ms / 1000, max_queue=s.max_queue)
-        self.decoders = ThreadPoolExecutor(max(2, os.cpu_count() or 2),
+        self.decoders = ThreadPoolExecutor(max(2, usable_cpus()),
                                            thread_name_prefix="fastfood-decode")
         self.batcher.start()
         await asyncio.get_running_loop().run_in_executor(None, self.model.warm_up, s.max_batch)

@@ -64,6 +64,20 @@ def _set_aside_bad_state(folder: Path) -> None:
               "looking for checkpoints by file name", file=sys.stderr)
 
 
+def write_folder(run_dir: str | Path, chief: bool, task: tuple[str, int]) -> Path:
+    """Where this process writes its checkpoints: the run dir for the chief (or one
+    process); for another worker of a cluster, a private temporary folder on this
+    machine's disk (TMPDIR). Every worker must take part in each save (a collective), but
+    only the chief's copy is the run's: the others write theirs and delete it at once, so
+    it must not cost the shared run dir's bandwidth and space (1.15 GB a save for a full
+    VGG19 with its momentum)."""
+    if chief:
+        return Path(run_dir)
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"fastfood-{task[0]}{task[1]}-ckpt-"))
+
+
 class Checkpoints:
     """The run's checkpoint managers and the loop-position variables they save.
 

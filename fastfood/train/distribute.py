@@ -46,17 +46,15 @@ class Layout:
 def make_strategy(devices: list[str] | None = None) -> Any:
     """The strategy for this machine (or cluster); `devices` forces a MirroredStrategy.
 
-    GPU memory growth is switched on first so TensorFlow leaves room for DALI's own
-    allocations on the same GPU.
+    GPU memory growth is asked for again first (`fastfood.gpu_memory`; the commands did
+    at import) for library callers, so TensorFlow leaves room for DALI on the same GPU.
     """
     import tensorflow as tf
 
+    from fastfood import gpu_memory
+
+    gpu_memory.allow_growth()
     gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised (a second run in the same process)
-            pass
     if os.environ.get("TF_CONFIG"):
         try:
             json.loads(os.environ["TF_CONFIG"])
@@ -175,22 +173,21 @@ class Single:
 class LocalReplicas:
     """A worker's per-replica pipelines, built by hand (MWMS refuses PER_REPLICA input).
 
-    Each local replica r reads shard (worker * local + r) of (workers * local), made and
-    iterated under its own device; the step gets one batch per replica through
-    `experimental_distribute_values_from_function`.
+    Each local replica reads the shard numbered by its replica id in the sync group, of
+    as many shards as replicas, made and iterated under its own device; the step gets one
+    batch per replica through `experimental_distribute_values_from_function`. The ids are
+    TensorFlow's own (the task index is not one: a cluster with a chief numbers the
+    chief's replicas first, so worker 0's start after them).
     """
 
     def __init__(self, strategy: Any, dataset_fn: DatasetFn, per_replica: int, on_device: bool):
-        lay = layout(strategy)
         self.strategy = strategy
         self.devices = list(strategy.extended.worker_devices)
-        worker = worker_id(strategy)[1] if lay.kind == "multi-worker" else 0
-        self.first = worker * len(self.devices)
-        total = lay.num_replicas
+        self.ids = replica_ids(strategy)
+        total = layout(strategy).num_replicas
         self.datasets = [
-            dataset_fn((self.first + r, total), per_replica,
-                       gpu_device(device) if on_device else "")
-            for r, device in enumerate(self.devices)
+            dataset_fn((rid, total), per_replica, gpu_device(device) if on_device else "")
+            for rid, device in zip(self.ids, self.devices)
         ]
 
     def __iter__(self) -> "_LocalIterator":
@@ -200,14 +197,23 @@ class LocalReplicas:
         for dataset, device in zip(self.datasets, self.devices):
             with tf.device(device):
                 iterators.append(iter(dataset))
-        return _LocalIterator(self.strategy, iterators, self.first)
+        return _LocalIterator(self.strategy, iterators, self.ids)
+
+
+def replica_ids(strategy: Any) -> list[int]:
+    """The replica ids in the sync group of this process's replicas, in device order, as
+    TensorFlow numbers them (`ValueContext.replica_id_in_sync_group`)."""
+    values = strategy.experimental_distribute_values_from_function(
+        lambda ctx: ctx.replica_id_in_sync_group)
+    return [int(v) for v in strategy.experimental_local_results(values)]
 
 
 class _LocalIterator:
-    """`next()` gives a distributed (images, labels): replica r's batch from iterator r."""
+    """`next()` gives a distributed (images, labels): each replica's batch from its iterator."""
 
-    def __init__(self, strategy: Any, iterators: list, first: int):
-        self.strategy, self.iterators, self.first = strategy, iterators, first
+    def __init__(self, strategy: Any, iterators: list, ids: list[int]):
+        self.strategy, self.iterators = strategy, iterators
+        self.local = {rid: r for r, rid in enumerate(ids)}
 
     def __iter__(self) -> "_LocalIterator":
         return self
@@ -216,7 +222,7 @@ class _LocalIterator:
         batches = [None] * len(self.iterators)
 
         def value(ctx: Any) -> Any:
-            r = ctx.replica_id_in_sync_group - self.first
+            r = self.local[ctx.replica_id_in_sync_group]
             batches[r] = batches[r] or next(self.iterators[r])
             return batches[r]
 
@@ -240,3 +246,20 @@ def worker_id(strategy: Any) -> tuple[bool, int]:
     has_chief = "chief" in resolver.cluster_spec().jobs
     chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
     return chief, task_id
+
+
+def task(strategy: Any) -> tuple[str, int]:
+    """This process's (job, index) in the cluster: ('chief', 0), ('worker', 1), ...;
+    ('worker', 0) outside one."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return "worker", 0
+    return str(resolver.task_type), int(resolver.task_id or 0)
+
+
+def coordination_leader(strategy: Any) -> tuple[str, int]:
+    """The task that hosts TensorFlow's coordination service: chief 0 when the cluster has
+    a chief, else worker 0 (as `multi_worker_util.coordination_leader` picks it)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    has_chief = resolver is not None and "chief" in resolver.cluster_spec().jobs
+    return ("chief", 0) if has_chief else ("worker", 0)

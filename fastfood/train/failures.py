@@ -46,10 +46,17 @@ class Failure:
 
 def classify(err: BaseException, *, files: tuple[str, ...] = (), multi_worker: bool = False,
              self_task: tuple[str, int] | None = None,
-             addresses: dict[tuple[str, int], str] | None = None) -> Failure:
+             addresses: dict[tuple[str, int], str] | None = None,
+             leader: tuple[str, int] | None = None) -> Failure:
     """Sort an exception raised by a step (see the module docstring).
 
-    `addresses`: the cluster's (job, task) -> host:port, to name a lost worker fully.
+    `self_task`: this process's (job, index); `addresses`: the cluster's (job, task) ->
+    host:port, to name a lost worker fully; `leader`: the task that hosts TensorFlow's
+    coordination service (chief 0, else worker 0), named when its heartbeat RPC fails.
+    A worker that stops (dies, or is stopped: SIGSTOP, a frozen host) stops sending
+    heartbeats, and TensorFlow aborts the others' collectives within its heartbeat
+    timeout (about 10 s measured with TensorFlow 2.21) naming it; when the stopped one is
+    the leader, the others only see their heartbeat RPC to it time out.
     """
     name = type(err).__name__
     text = str(getattr(err, "message", err))
@@ -58,10 +65,13 @@ def classify(err: BaseException, *, files: tuple[str, ...] = (), multi_worker: b
                          or "socket closed" in low or "connection reset" in low):
         tasks = [(job, int(task)) for job, task in _TASK.findall(text)
                  if self_task is None or (job, int(task)) != self_task]
+        suffix = ""
+        if not tasks and leader and leader != self_task and "coordinationservice" in low:
+            tasks, suffix = [leader], ", the cluster's coordination service leader"
         if tasks:
             job, task = tasks[0]
             where = (addresses or {}).get((job, task))
-            who = f"{job} {task}" + (f" ({where})" if where else "")
+            who = f"{job} {task}" + (f" ({where})" if where else "") + suffix
         else:
             who = "a peer worker"
         return Failure("peer", who, EXIT_PEER, can_save=False)

@@ -24,7 +24,7 @@ from fastfood.errors import FastfoodError
 from fastfood.loaders.request import LoaderRequest
 from fastfood.loaders.skips import SkipLog
 from fastfood.train import distribute, precision, recipe, setup
-from fastfood.train.checkpoints import Checkpoints
+from fastfood.train.checkpoints import Checkpoints, write_folder
 from fastfood.train.feeds import EvalFeed, TrainFeed, decodes_on_gpu
 from fastfood.train.lockstep import Lockstep, StopFlag
 from fastfood.train.log import RunLog
@@ -137,13 +137,15 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
 
     from fastfood import loaders
     from fastfood.model import convention_of
+    from fastfood.train import step as train_step
 
     strategy = strategy or distribute.make_strategy()
     hw = machine.detect()
     prec = precision.choose_precision(config.train.precision, hw)
     xla, xla_reason = precision.choose_xla(config.train.xla, hw)
     kind = loaders.resolve_kind(config.loader.kind)
-    chief, task = distribute.worker_id(strategy)
+    chief, _ = distribute.worker_id(strategy)
+    task = distribute.task(strategy)
     lcfg = config.loader
     good, bad = loaders.preflight(spec.train.files, lcfg.max_pixels)
     if not good:
@@ -151,7 +153,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         raise FastfoodError(
             f"none of the {len(bad)} training images can be read (first: {path}: {reason})")
     plan = setup.plan(len(good), config, strategy, on_device=decodes_on_gpu(kind),
-                      placement=placement)
+                      placement=placement, validating=len(spec.val) > 0)
     multi_worker = distribute.layout(strategy).kind == "multi-worker"
     previous_policy = keras.mixed_precision.global_policy().name
     precision.apply(prec)
@@ -160,7 +162,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         parts = setup.build(config, strategy, plan, loss_scale=prec.loss_scale,
                             jit_compile=xla, load_weights=not continuing)
         with strategy.scope():
-            ckpts = Checkpoints(run_dir if chief else run_dir / f".worker{task}", parts.model,
+            ckpts = Checkpoints(write_folder(run_dir, chief, task), parts.model,
                                 parts.optimizer, keep=config.train.keep_checkpoints,
                                 source=run_dir, save_every_s=config.train.save_every_s)
             pos = ckpts.restore() if continuing else None
@@ -172,8 +174,9 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
                      Progress(total_epochs=plan.num_epochs, stream=stream, fancy=fancy)
                      if chief else None, every=every, global_batch=plan.global_batch,
                      stream=stream, chief=chief)
-        _banner(log, config, spec, plan, run_dir, pos, (good, bad), prec, (xla, xla_reason),
-                strategy, kind)
+        scope = train_step.xla_scope(parts.model, strategy, xla)
+        _banner(log, config, spec, plan, run_dir, pos, (good, bad), prec,
+                xla_line(scope, xla_reason), strategy, kind)
         skips = SkipLog()
         request = LoaderRequest(kind=kind, image_size=config.model.image_size,
                                 seed=config.train.seed, crop=lcfg.train_crop,
@@ -183,13 +186,15 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
                   TrainFeed(strategy, plan, spec.train.files, spec.train.labels, request),
                   EvalFeed(strategy, plan, spec.val.files, spec.val.labels, request),
                   ckpts, log, Lockstep(strategy, multi_worker=multi_worker, every=every),
-                  skips, task=task, best_top1=ckpts.restored_best_top1)
+                  skips, task=task, leader=distribute.coordination_leader(strategy),
+                  best_top1=ckpts.restored_best_top1)
         with StopFlag() as stop:
             summary = train_loop(run, (pos or Position()).normalized(plan.steps_per_epoch),
                                  stop)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    summary.update(run_dir=str(run_dir), precision=prec.policy, xla=xla, loader=kind,
+    summary.update(run_dir=str(run_dir), precision=prec.policy,
+                   xla=train_step.is_compiled(scope), xla_scope=scope, loader=kind,
                    strategy=distribute.layout(strategy).kind,
                    replicas=int(strategy.num_replicas_in_sync))
     if chief:
@@ -198,7 +203,7 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
 
 
 def _banner(log: RunLog, config: RunConfig, spec: Any, plan: setup.Plan, run_dir: Any,
-            pos: Position | None, files: tuple, prec: Any, xla: tuple, strategy: Any,
+            pos: Position | None, files: tuple, prec: Any, xla: str, strategy: Any,
             kind: str) -> None:
     """The start-up lines: where the run is, its data, recipe, precision and shape."""
     good, bad = files
@@ -209,8 +214,7 @@ def _banner(log: RunLog, config: RunConfig, spec: Any, plan: setup.Plan, run_dir
             f"{len(spec.val)} val images"
             + (f" ({len(bad)} unreadable train files skipped)" if bad else ""))
     log.say(recipe.describe(config))
-    log.say(f"precision {prec.short} ({prec.policy}): {prec.reason}; "
-            f"XLA {'on' if xla[0] else 'off'}: {xla[1]}")
+    log.say(f"precision {prec.short} ({prec.policy}): {prec.reason}; {xla}")
     freeze = config.train.freeze_epochs
     log.say(f"{distribute.describe(strategy)}; loader {kind}"
             f"{' (decoding on the GPU)' if plan.on_device else ''}; global batch "
@@ -218,6 +222,17 @@ def _banner(log: RunLog, config: RunConfig, spec: Any, plan: setup.Plan, run_dir
             f"{plan.steps_per_epoch} steps/epoch, {plan.total_steps} steps in "
             f"{plan.num_epochs} epochs"
             + (f"; only fc8 trains for {freeze} epochs" if freeze else ""))
+
+
+def xla_line(scope: str, reason: str) -> str:
+    """The banner's words on XLA: what it compiles, and why it is on or off."""
+    from fastfood.train import step as train_step
+
+    if scope == train_step.SCOPE_OFF:
+        return f"XLA off: {reason}"
+    if not train_step.is_compiled(scope):
+        return f"XLA {scope} ({reason})"
+    return f"XLA on for {scope}: {reason}"
 
 
 __all__ = ["train_and_evaluate", "train_loop", "StopFlag"]

@@ -1,10 +1,12 @@
 """Pick the numeric precision and whether to compile with XLA, once, before the model exists.
 
 Mixed precision is one setting (the Keras global dtype policy) chosen here from what the
-hardware does fast: float16 with loss scaling on NVIDIA GPUs with tensor cores (compute
-capability 7.0 and up), bfloat16 on CPUs whose instructions compute it natively
-(AVX512-BF16 or AMX), float32 otherwise. The detection (`fastfood.machine.detect`) is split from the decision so
-the decision can be tested without the hardware.
+hardware does fast: bfloat16 on NVIDIA GPUs of compute capability 8.0 and up (A100, H100,
+H200: the same tensor-core rate as float16, float32's range, so no loss scaling and no
+overflow all-reduce), float16 with loss scaling on the tensor cores of 7.x (V100, T4),
+bfloat16 on CPUs whose instructions compute it natively (AVX512-BF16 or AMX), float32
+otherwise. With several GPUs the oldest decides. The detection (`fastfood.machine.detect`)
+is split from the decision so the decision can be tested without the hardware.
 """
 
 from __future__ import annotations
@@ -37,11 +39,19 @@ def choose_precision(requested: str, hw: Hardware) -> Precision:
         return Precision("mixed_bfloat16", False, "asked for with --precision bf16")
     if hw.gpu_capabilities:
         cap = min(hw.gpu_capabilities)
-        name = hw.gpu_names[0] if hw.gpu_names else "GPU"
+        oldest = hw.gpu_capabilities.index(cap)
+        name = hw.gpu_names[oldest] if oldest < len(hw.gpu_names) else "GPU"
+        if cap >= (8, 0):
+            return Precision(
+                "mixed_bfloat16", False,
+                f"{name} has compute capability {cap[0]}.{cap[1]} (bfloat16 tensor cores: "
+                "float16's rate, no loss scaling)",
+            )
         if cap >= (7, 0):
             return Precision(
                 "mixed_float16", True,
-                f"{name} has compute capability {cap[0]}.{cap[1]} (tensor cores)",
+                f"{name} has compute capability {cap[0]}.{cap[1]} (float16 tensor cores, "
+                "with loss scaling)",
             )
         if requested == "mixed":
             return Precision(

@@ -11,6 +11,11 @@ the values are declared in fastfood.config):
   random-resized crops down to 8 % of the image hide most of what a small random network
   has to learn from in a short run.
 
+Checkpoints (`--save-every`, in steps): every 500 steps on CPUs; on GPUs none by step count,
+only the timed ones (TrainConfig.save_every_s, 300 s) and those at epoch ends and on a
+stop, since a GPU runs 500 steps in about a minute and a full VGG19 checkpoint with its
+momentum is 1.15 GB (BENCHMARKS.md, "Checkpoints").
+
 Any setting given explicitly (not None / 'auto') wins. The learning rates scale linearly
 with the global batch (Goyal et al., 2017). A run's config is resolved once, before anything
 else reads it, and config.json keeps the resolved values: the run dir tells what was used.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 
 from fastfood.config import (
+    CPU_SAVE_EVERY,
     FINETUNE_CROP,
     FINETUNE_LR,
     REFERENCE_BATCH,
@@ -43,10 +49,22 @@ def default_lr(weights: str | None, norm: str, batch_size: int) -> float:
     return base * batch_size / REFERENCE_BATCH
 
 
-def resolve(config: RunConfig) -> RunConfig:
+def default_save_every(gpus: bool) -> int:
+    """Steps between checkpoints without --save-every: none by count on GPUs."""
+    return 0 if gpus else CPU_SAVE_EVERY
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve(config: RunConfig, gpus: bool | None = None) -> RunConfig:
     """`config` with every 'auto' and None of the recipe replaced by its value.
 
     Idempotent. The resolved config is what the run trains with and what config.json keeps.
+    `gpus`: whether this machine trains on GPUs (default: whether TensorFlow lists one).
     """
     m, t, lo = config.model, config.train, config.loader
     random_init = is_random_init(m.weights)
@@ -57,10 +75,13 @@ def resolve(config: RunConfig) -> RunConfig:
     crop = lo.train_crop
     if crop == "auto":
         crop = SCRATCH_CROP if random_init else FINETUNE_CROP
+    save_every = t.save_every
+    if save_every is None:
+        save_every = default_save_every(_has_gpu() if gpus is None else gpus)
     return dataclasses.replace(
         config,
         model=dataclasses.replace(m, norm=norm),
-        train=dataclasses.replace(t, lr=lr, warmup_epochs=warmup),
+        train=dataclasses.replace(t, lr=lr, warmup_epochs=warmup, save_every=save_every),
         loader=dataclasses.replace(lo, train_crop=crop),
     )
 

@@ -39,7 +39,8 @@ class Run:
     log: RunLog
     lockstep: Lockstep
     skips: SkipLog
-    task: int = 0
+    task: tuple[str, int] = ("worker", 0)  # this process's (job, index) in its cluster
+    leader: tuple[str, int] = ("worker", 0)  # the task hosting the coordination service
     best_top1: float = -1.0
     last_val: dict | None = None
     val_skipped: list = dataclasses.field(default_factory=list)
@@ -106,7 +107,8 @@ class Run:
         multi = self.lockstep.multi_worker
         failure = failures.classify(
             err, files=tuple(self.train.files), multi_worker=multi,
-            self_task=("worker", self.task) if multi else None, addresses=_cluster_addresses())
+            self_task=self.task if multi else None, addresses=_cluster_addresses(),
+            leader=self.leader if multi else None)
         if failure.kind == "input":
             self.skips.add(failure.detail, first_line(err)[:200])
         self._raise(failure, pos, save=failure.can_save and not multi)

@@ -35,7 +35,7 @@ class Plan:
     placement: str  # one of PLACEMENTS
     on_device: bool  # the pipelines decode on the replicas' GPUs (DALI with a GPU)
     shards: int  # input pipelines in the whole cluster: the shard count of the files
-    pipelines: int  # input pipelines in this process (they share its cores)
+    pipelines: int  # long-lived input pipelines in this process (they share its cores)
     batches_per_step: int  # batches one pipeline yields per step (>1: placement 'worker')
     steps_per_epoch: int
     total_steps: int
@@ -43,12 +43,14 @@ class Plan:
 
 
 def plan(num_files: int, config: RunConfig, strategy: Any, *, on_device: bool = False,
-         placement: str | None = None) -> Plan:
+         placement: str | None = None, validating: bool = False) -> Plan:
     """The plan of a run over `num_files` usable training images under `strategy`.
 
     `placement` forces one (the tests run the per-replica path on CPUs); by default it
     follows the strategy, and a multi-worker cluster decoding on GPUs builds one pipeline
     per local replica (MultiWorkerMirroredStrategy refuses per-replica input otherwise).
+    `validating`: the run keeps evaluation pipelines beside the training ones (DALI's both
+    live for the run), so the cores are split between both sets.
     """
     from fastfood import loaders
 
@@ -65,6 +67,7 @@ def plan(num_files: int, config: RunConfig, strategy: Any, *, on_device: bool = 
         shards, pipelines, k = lay.workers, 1, lay.num_replicas // lay.workers
     else:
         shards, pipelines, k = lay.num_replicas, lay.local_replicas, 1
+    pipelines *= 2 if validating else 1
     spe = loaders.full_batches(num_files, per_replica, shards) // k
     total = config.train.max_steps or config.train.epochs * spe
     return Plan(batch, per_replica, placement, on_device, shards, pipelines, k, spe, total,

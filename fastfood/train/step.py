@@ -71,17 +71,23 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
 
     `variables` are the ones trained (fc8 only while the backbone is frozen; all of the
     model's trainable variables by default). The optimizer must already be built on all
-    of the model's trainable variables so either subset can be applied. With XLA on one
-    replica the whole step, update included, is one compiled cluster; with several
-    replicas only forward and backward are compiled, since the gradient all-reduce runs
-    outside XLA.
+    of the model's trainable variables so either subset can be applied. What XLA compiles
+    is `xla_scope`'s answer. With several replicas, synchronised batch norm's moments go
+    through one all-reduce per layer (`fastfood.train.sync_bn`), and each replica draws
+    its own dropout masks (`fastfood.train.replica_dropout`).
     """
     import tensorflow as tf
+
+    from fastfood.train import replica_dropout, sync_bn
 
     l2_fn = l2_fn or _default_l2(weight_decay)
     train_vars = list(variables if variables is not None else model.trainable_variables)
     replicas = int(strategy.num_replicas_in_sync)
     scaled = hasattr(optimizer, "scale_loss") and hasattr(optimizer, "dynamic_scale")
+    scope = xla_scope(model, strategy, jit_compile)
+    if replicas > 1:
+        sync_bn.install(model)
+        replica_dropout.install(model, replicas)
 
     def forward_backward(images: Any, labels: Any) -> tuple[list, dict]:
         labels = tf.cast(labels, tf.int32)
@@ -113,11 +119,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
 
         replica_step = tf.function(replica_step, jit_compile=jit_compile)
     else:
-        # Synchronised batch norm all-reduces its statistics inside the forward pass; a
-        # nested tf.function (XLA or not) may hold no such synchronisation point, so a model
-        # with it runs forward and backward uncompiled, inside the outer tf.function.
         compiled = tf.function(forward_backward, jit_compile=True) \
-            if jit_compile and not has_sync_batch_norm(model) else forward_backward
+            if scope == SCOPE_FORWARD_BACKWARD else forward_backward
 
         def replica_step(images: Any, labels: Any) -> dict:
             grads, logs = compiled(images, labels)
@@ -132,6 +135,45 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
         return reduce_logs(strategy, logs)
 
     return train_step
+
+
+SCOPE_OFF = "off"
+SCOPE_STEP = "the whole step"
+SCOPE_FORWARD_BACKWARD = "forward and backward (the gradient all-reduce and update outside)"
+SCOPE_SYNC_BN = ("off: synchronised batch norm all-reduces inside the forward pass, which "
+                 "XLA can hold only when every replica is a GPU")
+
+
+def xla_scope(model: Any, strategy: Any, jit_compile: bool) -> str:
+    """What XLA compiles of the training step; SCOPE_OFF or SCOPE_SYNC_BN when nothing.
+
+    One replica: the whole step, update included. Several: forward and backward, in a
+    tf.function nested in `strategy.run`; the gradient all-reduce and the update run
+    outside it. A synchronised batch-norm layer all-reduces inside the forward pass, and
+    TensorFlow lets such a collective into a nested (XLA) function only where it can skip
+    `merge_call`: an XLA context with every replica on a GPU (`_use_merge_call` of
+    MirroredStrategy and of MultiWorkerMirroredStrategy). Elsewhere (CPUs, logical CPUs)
+    forward and backward run uncompiled.
+    """
+    if not jit_compile:
+        return SCOPE_OFF
+    if int(strategy.num_replicas_in_sync) == 1:
+        return SCOPE_STEP
+    if has_sync_batch_norm(model) and not all_gpus(strategy):
+        return SCOPE_SYNC_BN
+    return SCOPE_FORWARD_BACKWARD
+
+
+def all_gpus(strategy: Any) -> bool:
+    """Whether every replica device of this process is a GPU."""
+    from fastfood.train.distribute import gpu_device
+
+    return all(gpu_device(d) for d in strategy.extended.worker_devices)
+
+
+def is_compiled(scope: str) -> bool:
+    """Whether XLA compiles anything of a step with this `xla_scope`."""
+    return scope not in (SCOPE_OFF, SCOPE_SYNC_BN)
 
 
 def has_sync_batch_norm(model: Any) -> bool:

@@ -22,19 +22,31 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def start_workers(args: list[str], logs: Path, n: int = 2) -> list[subprocess.Popen]:
-    """`n` workers running `fastfood train ARGS`, each with its own TF_CONFIG and log file."""
+def start_workers(args: list[str], logs: Path, n: int = 2, *, chief: bool = False,
+                  entry: Path | None = None) -> list[subprocess.Popen]:
+    """`n` processes running `fastfood train ARGS`, each with its own TF_CONFIG and log file
+    (logs/worker<i>.log, i in start order).
+
+    `chief`: the first process is the `chief` job and the others `worker` 0.. (the form
+    TensorFlow's docs and most launchers write); else all are `worker` 0... `entry`: a
+    script to run instead of fastfood's command line (it gets `train ARGS`).
+    """
     ports = free_ports(n)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    addresses = [f"127.0.0.1:{p}" for p in ports]
+    cluster = ({"chief": addresses[:1], "worker": addresses[1:]} if chief
+               else {"worker": addresses})
+    tasks = ([("chief", 0)] + [("worker", i) for i in range(n - 1)] if chief
+             else [("worker", i) for i in range(n)])
+    command = [str(entry)] if entry else ["-c", "from fastfood.cli import main; main()"]
     procs = []
     logs.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
+    for i, (job, index) in enumerate(tasks):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                                      "task": {"type": "worker", "index": i}}),
+                                                      "task": {"type": job, "index": index}}),
                "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
         out = open(logs / f"worker{i}.log", "w")
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", "from fastfood.cli import main; main()", "train", *args],
+            [sys.executable, *command, "train", *args],
             stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True))
     return procs
 
