@@ -88,10 +88,17 @@ def make_images(work: Path, n: int) -> tuple[Path, list[str]]:
 def fastfood_command(entry: str = "console") -> list[str]:
     """How to start fastfood: 'console', the console script next to this Python as a user
     runs it (fastfood.cli:main); 'group', the click group called directly, i.e. without
-    whatever main() does before the command (a what-if for changes to main())."""
+    whatever main() does before the command (a what-if for changes to main()); 'plain-init',
+    the console entry with Keras' own random init instead of fastload's uninitialised
+    variables (what dropping that trick would cost)."""
     if entry == "group":
         return [sys.executable, "-c", "import sys; from fastfood.cli import cli; "
                 "cli.main(args=sys.argv[1:], prog_name='fastfood', standalone_mode=False)"]
+    if entry == "plain-init":
+        return [sys.executable, "-c", "import contextlib, sys; "
+                "import fastfood.inference.fastload as f; "
+                "f.restored_variables_only = lambda: contextlib.nullcontext(f.Swapped()); "
+                "from fastfood.cli import main; main()"]
     script = Path(sys.executable).with_name("fastfood")
     if script.is_file():
         return [str(script)]
@@ -136,9 +143,22 @@ def evict_weights(run: Path) -> None:
             os.close(fd)
 
 
-def bench_cold(run: Path, image: Path, repeats: int, entry: str) -> dict[str, Any]:
-    cold_once(run, image, {}, entry)  # warm the page cache (libraries, weights): not recorded
-    runs = [cold_once(run, image, {}, entry) for _ in range(repeats)]
+def bench_cold_side_by_side(run: Path, image: Path, repeats: int,
+                            entries: list[str]) -> dict[str, Any]:
+    """Several entries, their repeats interleaved so that a change in load hits all alike."""
+    cold_once(run, image, {}, entries[0])  # warm the page cache: not recorded
+    runs: dict[str, list[dict[str, Any]]] = {e: [] for e in entries}
+    for _ in range(repeats):
+        for entry in entries:
+            runs[entry].append(cold_once(run, image, {}, entry))
+    return {entry: bench_cold(run, image, repeats, entry, runs[entry]) for entry in entries}
+
+
+def bench_cold(run: Path, image: Path, repeats: int, entry: str,
+               runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    if runs is None:
+        cold_once(run, image, {}, entry)  # warm the page cache: not recorded
+        runs = [cold_once(run, image, {}, entry) for _ in range(repeats)]
     evict_weights(run)
     evicted = cold_once(run, image, {}, entry)
     median_phases = {
@@ -325,9 +345,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cold-width", type=float, default=1.0,
                         help="model width for the cold start (1.0: the real 550 MB VGG19)")
     parser.add_argument("--cold-repeats", type=int, default=3)
-    parser.add_argument("--entry", choices=("console", "group"), default="console",
+    parser.add_argument("--entry", choices=("console", "group", "plain-init"),
+                        default="console",
                         help="console: the `fastfood` script (what users run); group: the "
-                             "click group without main()'s early TensorFlow import")
+                             "click group without main()'s early TensorFlow import; "
+                             "plain-init: console without the uninitialised-variable build")
+    parser.add_argument("--compare", choices=("group", "plain-init"), default=None,
+                        help="also time this entry, interleaved with --entry, in one run")
     parser.add_argument("--width", type=float, default=1.0,
                         help="model width for the batch throughput and precision checks")
     parser.add_argument("--images", type=int, default=500)
@@ -353,9 +377,17 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_cold:
         cold_run = _in_subprocess_make_run(args.work, args.cold_width, args.image_size,
                                            args.classes)
-        result["cold"] = bench_cold(cold_run, one, args.cold_repeats, args.entry)
-        print(f"cold: answer {result['cold']['answer_s_median']:.2f} s "
-              f"(exit {result['cold']['exit_s_median']:.2f} s)", file=sys.stderr)
+        if args.compare:
+            both = bench_cold_side_by_side(cold_run, one, args.cold_repeats,
+                                           [args.entry, args.compare])
+            result["cold"], result["cold_compare"] = both[args.entry], both[args.compare]
+        else:
+            result["cold"] = bench_cold(cold_run, one, args.cold_repeats, args.entry)
+        for key in ("cold", "cold_compare"):
+            if key in result:
+                c = result[key]
+                print(f"{key} ({c['entry']}): answer {c['answer_s_median']:.2f} s "
+                      f"(exit {c['exit_s_median']:.2f} s)", file=sys.stderr)
 
     if not args.skip_batch:
         from fastfood.predict import Predictor

@@ -19,7 +19,10 @@
 
 Both are safe no-ops when their assumptions do not hold: matplotlib already imported, or a
 Keras version whose variables do not carry their shape where we look (then the random init
-simply runs as before).
+simply runs as before). That second fallback would be silent, so it is pinned: the suite's
+tests/test_predict.py fails when building a model swaps no variable, and Keras is held to
+the versions where it was checked (pyproject.toml). Dropping the trick costs ~5 CPU s per
+cold predict at full width (benchmarks/predict.py --compare plain-init; BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def vgg19(
     if convention is not None:
         check_convention(convention)
     if weights is None:
-        return _build(num_classes, image_size, width, dropout, convention or "slim", None,
+        return _build(num_classes, image_size, width, dropout, convention or "slim",
                       random_init=True, batch_norm=batch_norm)
     if batch_norm:
         raise FastfoodError(
@@ -107,7 +107,7 @@ def vgg19(
     with open_source(str(weights)) as source:
         plan = plan_load(source, num_classes, image_size)  # fails before the slow build
         model = _build(
-            num_classes, image_size, width, dropout, convention or source.convention, None
+            num_classes, image_size, width, dropout, convention or source.convention
         )
         summary = load_into(model, source, plan)
     model.fastfood_load_summary = summary
@@ -145,11 +145,10 @@ def _build(
     width: float,
     dropout: float,
     convention: str,
-    fc6_matmul: bool | None,
     random_init: bool = False,
     batch_norm: bool = False,
 ) -> keras.Model:
-    """The Keras graph; fc6_matmul=False forces fc6's convolution (benchmarks only).
+    """The Keras graph.
 
     random_init=True uses `fastfood.model.init`'s initializers (for training from scratch);
     otherwise Keras' defaults, which pretrained loading overwrites (all but a fresh fc8).
@@ -187,7 +186,6 @@ def _build(
     x = FC6(
         units,
         kernel_size=min(FC6_KERNEL, pool5),
-        use_matmul=True if fc6_matmul is None else fc6_matmul,
         kernel_initializer=init("fc6"),
         name="fc6",
     )(x)
