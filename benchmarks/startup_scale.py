@@ -39,10 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def one_start(data: str, loader: str, image_size: int, batch: int) -> dict:
     """Time each step of one start-up, in this process (called in a child)."""
     times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    cpu_mark = [time.process_time()]
 
     def step(name: str, started: float) -> float:
-        now = time.perf_counter()
+        """Wall seconds since `started`, and this process's CPU seconds (all threads)
+        since the last step: the CPU figure is what a busy shared machine inflates least."""
+        now, used = time.perf_counter(), time.process_time()
         times[name] = round(now - started, 3)
+        cpu[name] = round(used - cpu_mark[0], 3)
+        cpu_mark[0] = used
         return now
 
     t = time.perf_counter()
@@ -67,11 +73,10 @@ def one_start(data: str, loader: str, image_size: int, batch: int) -> dict:
 
     from fastfood.loaders import order
 
-    good_before = time.perf_counter()
-    from fastfood import loaders  # noqa: F401  (no TensorFlow: the package is lazy)
+    from fastfood import loaders  # no TensorFlow: the package imports it lazily
 
     good, bad = loaders.preflight(spec.train.files)
-    t = step("preflight", good_before)
+    t = step("preflight", t)
     order.epoch_order(len(good), 0, 0)
     t = step("order", t)
 
@@ -102,9 +107,12 @@ def one_start(data: str, loader: str, image_size: int, batch: int) -> dict:
     assert images.shape[0] == batch and len(bad) == 0
     before = sum(v for k, v in times.items() if k not in ("data_load_again_in_process",
                                                           "import_tensorflow"))
+    skip = ("data_load_again_in_process", "import_tensorflow")
     return {"files": len(spec.train) + len(spec.val) + len(spec.test),
-            "train_files": len(good), "steps_s": times,
-            "before_first_batch_s": round(before, 3)}
+            "train_files": len(good), "steps_s": times, "steps_cpu_s": cpu,
+            "before_first_batch_s": round(before, 3),
+            "before_first_batch_cpu_s": round(sum(v for k, v in cpu.items() if k not in skip), 3),
+            "load_average_1min": os.getloadavg()[0]}
 
 
 def memory(data: str) -> dict:
