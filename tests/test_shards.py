@@ -164,3 +164,26 @@ def test_a_missing_shard_is_named(packed, tmp_path: Path) -> None:
     (broken / shards.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(FastfoodError, match="shard .* or its index is missing"):
         data.load(broken)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["tfdata", pytest.param("dali", marks=pytest.mark.dali)])
+def test_train_from_shards_validates_and_calibrates(packed, tmp_path: Path, kind: str) -> None:
+    from fastfood.config import DataConfig, LoaderConfig, ModelConfig, RunConfig, TrainConfig
+    from fastfood.train import train_and_evaluate
+
+    _, out, manifest = packed
+    run = tmp_path / "run"
+    config = RunConfig(data=DataConfig(root=str(out)),
+                       loader=LoaderConfig(kind=kind, batch_size=4),
+                       model=ModelConfig(width=0.125, image_size=32, weights="none"),
+                       train=TrainConfig(epochs=1, max_steps=3, lr=0.01, precision="fp32",
+                                         run_dir=str(run)))
+    summary = train_and_evaluate(config, fancy=False)
+    assert summary["exit_code"] == 0 and summary["step"] == 3 and summary["loader"] == kind
+    assert summary["val"]["count"] == len(manifest["splits"]["val"]["labels"])
+
+    from fastfood.calibrate import fit_temperature
+
+    calibration = fit_temperature(run, loader=kind, write=False)  # the val records, read back
+    assert calibration.n == len(manifest["splits"]["val"]["labels"])
