@@ -44,6 +44,9 @@ def pack(data_root: str, out: Path, shard_mb: float, **params: Any) -> None:
     """
     from fastfood import data
     from fastfood.config import DataConfig
+    from fastfood.data.shards import check_out
+
+    check_out(out, shard_mb)
 
     cfg = DataConfig(root=data_root, **{k: v for k, v in params.items() if k != "max_pixels"})
     spec = data.load_config(cfg)

@@ -46,6 +46,15 @@ FEATURES = ("image/encoded", "image/class/label", "image/filename")
 _SEP = "#"
 
 
+def check_out(out: Path, shard_mb: float) -> None:
+    """Refuse a pack's --out that holds something, and a --shard-mb that is not positive,
+    before any file is read."""
+    if shard_mb <= 0:
+        raise FastfoodError(f"--shard-mb must be above 0, got {shard_mb:g}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FastfoodError(f"--out {out} exists and is not an empty folder")
+
+
 def is_shards(root: str | os.PathLike[str]) -> bool:
     """Whether `root` is a folder `fastfood pack` wrote."""
     return (Path(root) / MANIFEST).is_file()

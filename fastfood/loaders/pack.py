@@ -127,13 +127,10 @@ def pack(spec: DatasetSpec, out: Path, *, shard_mb: float = shards.DEFAULT_SHARD
          say: Say = print) -> dict:
     """Write `spec`'s splits as shards in `out` (which must not exist or be empty);
     returns the manifest."""
-    if shard_mb <= 0:
-        raise FastfoodError(f"--shard-mb must be above 0, got {shard_mb:g}")
+    out = Path(out)
+    shards.check_out(out, shard_mb)
     if spec.layout == "shards":
         raise FastfoodError(f"{spec.root} is packed already")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FastfoodError(f"--out {out} exists and is not an empty folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.packing-", dir=out.parent))
     root = Path(spec.root)
