@@ -108,3 +108,22 @@ def test_off_or_unwritable_cache_computes_every_time(
             assert validate.check_files([str(path)]) == ([0], [])
         assert seen == [str(path)] * 2
         monkeypatch.undo()
+
+
+def test_clusters_are_remembered_until_a_file_changes(
+        cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b, c = (tmp_path / f"{n}.jpg" for n in "abc")
+    a.write_bytes(jpeg_bytes((200, 10, 10), (16, 16)))
+    b.write_bytes(a.read_bytes())
+    c.write_bytes(jpeg_bytes((10, 10, 200), (16, 16)))
+    files = [str(a), str(b), str(c)]
+    assert duplicates.group_keys(files) == {str(a): str(a), str(b): str(a)}
+    real = duplicates.clusters
+    searched: list[int] = []
+    monkeypatch.setattr(duplicates, "clusters",
+                        lambda *args, **kw: searched.append(1) or real(*args, **kw))
+    assert duplicates.group_keys(files) == {str(a): str(a), str(b): str(a)}
+    assert searched == []  # the same names and hashes: the clusters were remembered
+    c.write_bytes(a.read_bytes())
+    assert duplicates.group_keys(files) == {str(f): str(a) for f in files}
+    assert searched == [1]

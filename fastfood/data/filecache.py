@@ -98,3 +98,28 @@ def facts(kind: str, files: Sequence[str], compute: Callable[[list[str]], list[A
     if db is not None:
         db.close()
     return out
+
+
+def remembered(kind: str, key: str, compute: Callable[[], Any]) -> Any:
+    """`compute()` (JSON-able), kept under `key`: for a fact about many files at once
+    whose key already says everything it depends on (a digest of their facts)."""
+    db = _connect()
+    if db is not None:
+        try:
+            row = db.execute("SELECT value FROM facts WHERE kind = ? AND path = ?",
+                             (kind, key)).fetchone()
+            if row is not None:
+                db.close()
+                return json.loads(row[0])
+        except sqlite3.Error:
+            pass
+    value = compute()
+    if db is not None:
+        try:
+            with db:
+                db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, 0, 0, 0, ?)",
+                           (kind, key, json.dumps(value)))
+        except sqlite3.Error:
+            pass
+        db.close()
+    return value
