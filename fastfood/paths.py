@@ -21,3 +21,12 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     """Default parent of run directories: ./runs under the working directory."""
     return Path(os.environ.get("FASTFOOD_RUNS", "runs"))
+
+
+def file_cache() -> Path | None:
+    """Folder of the per-file facts cache (`fastfood.data.filecache`), or None when
+    FASTFOOD_FILE_CACHE is 'off'. Default: cache_dir()/files."""
+    env = os.environ.get("FASTFOOD_FILE_CACHE", "")
+    if env.lower() in ("off", "0", "none"):
+        return None
+    return Path(env).expanduser() if env else cache_dir() / "files"

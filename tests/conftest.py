@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pytest
 from PIL import Image
+
+# The per-file facts cache (fastfood.data.filecache) of this test session: never the user's.
+os.environ.setdefault("FASTFOOD_FILE_CACHE", tempfile.mkdtemp(prefix="fastfood-facts-"))
 
 CLASS_COLORS = [
     (230, 30, 30), (30, 200, 30), (30, 30, 230), (230, 230, 30),

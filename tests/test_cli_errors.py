@@ -181,6 +181,13 @@ CASES = [
                                  "--data", "{one_class}"], ["{one_class}"]),
     ("bench-repeats-0", ["bench", "--repeats", "0"], ["--repeats"]),
     ("bench-image-size-0", ["bench", "--image-size", "0"], ["--image-size"]),
+    # --- pack --------------------------------------------------------------------------------
+    ("pack-out-not-empty", ["pack", "--data", "{data}", "--out", "{data}"],
+     ["{data}", "not an empty folder"]),
+    ("pack-shard-mb-0", ["pack", "--data", "{data}", "--out", "{missing}", "--shard-mb", "0"],
+     ["--shard-mb"]),
+    ("pack-data-missing", ["pack", "--data", "{missing}", "--out", "{missing}-out"],
+     ["{missing}"]),
     # --- sample-data -------------------------------------------------------------------------
     ("sample-data-target-is-a-file", ["sample-data", "{image}"], ["{image}"]),
     ("sample-data-target-not-empty", ["sample-data", "{data}"], ["{data}", "--force"]),

@@ -17,6 +17,7 @@ from fastfood.errors import FastfoodError
 COMMANDS = {
     "sample-data": "fastfood.cli.sample_data:sample_data",
     "data": "fastfood.cli.data:data",
+    "pack": "fastfood.cli.pack:pack",
     "train": "fastfood.cli.train:train",
     "predict": "fastfood.cli.predict:predict",
     "evaluate": "fastfood.cli.evaluate:evaluate",
@@ -38,6 +39,7 @@ FAST_EXIT = {"predict"}
 HELP = {
     "sample-data": "Write the built-in synthetic sample dataset (Food-101 layout).",
     "data": "Download a public dataset (food101): resumable, md5-checked.",
+    "pack": "Pack a dataset into TFRecord shards (with DALI indexes) for fast reading.",
     "train": "Fine-tune VGG19 on a dataset.",
     "predict": "Classify images with a trained run.",
     "evaluate": "Accuracy of a run on a split, and where it goes wrong (CSV, HTML report).",

@@ -7,6 +7,8 @@ loader (DALI, tf.data) consumes the same lists. Two layouts are understood:
   (test), images/<class>/<id>.jpg
 - class folders: <class>/*.jpg|jpeg|png (split here), or train/<class> beside val/<class>
   and/or test/<class>
+- packed shards (`fastfood pack`, `shards.py`): TFRecord files and a manifest; the splits
+  were fixed when they were packed, and the records are named `<shard>#<number>`
 
 Every spec has train, val and test splits; test may be empty (class folders with no
 test_fraction), and training never reads it.
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 from fastfood.data.folders import is_presplit, load_folders
 from fastfood.data.food101 import is_food101, load_food101
 from fastfood.data.safety import check_held_out, check_root, check_val_fraction
+from fastfood.data.shards import is_shards, load_shards
 from fastfood.data.spec import DatasetSpec, Split
 from fastfood.errors import FastfoodError
 
@@ -32,10 +35,12 @@ __all__ = ["DatasetSpec", "Split", "check_root", "detect_layout", "load", "load_
 
 
 def detect_layout(root: str | os.PathLike[str]) -> str:
-    """'food101', 'presplit' or 'folders' (the loader-facing layout of both of the
-    latter is 'folders'). A meta/ folder with split files but no classes.txt is
+    """'food101', 'shards', 'presplit' or 'folders' (the loader-facing layout of both of
+    the latter is 'folders'). A meta/ folder with split files but no classes.txt is
     reported rather than mistaken for a class called 'meta'."""
     path = check_root(root)
+    if is_shards(path):
+        return "shards"
     if is_food101(path):
         return "food101"
     meta = path / "meta"
@@ -61,6 +66,8 @@ def load(root: str | os.PathLike[str], val_fraction: float = 0.1, seed: int = 0,
     check_held_out(fraction, test_share)
     path: Path = check_root(root)
     layout = detect_layout(path)
+    if layout == "shards":  # split when packed: the fractions and seed were fixed then
+        return load_shards(path)
     if layout == "food101":
         return load_food101(path, fraction, int(seed), val_from)
     return load_folders(path, fraction, int(seed), test_share,

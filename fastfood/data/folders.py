@@ -130,13 +130,17 @@ def class_images(folder: Path, guard: RootGuard) -> dict[str, list[str]]:
         if why:
             raise FastfoodError(f"class folder {entry.path} {why}")
         files = []
-        for item in (e.name for e in _listdir(entry.path)):
-            if item.startswith(".") or not item.lower().endswith(IMAGE_EXTS):
+        for item in _listdir(entry.path):
+            if item.name.startswith(".") or not item.name.lower().endswith(IMAGE_EXTS):
                 continue
-            path = os.path.join(entry.path, item)
-            why = guard.problem(path)
-            if why:
-                raise FastfoodError(f"image {path} {why}")
+            path = item.path
+            # A plain regular file in a folder already checked is inside the root: the
+            # directory entry says so without a syscall (100,000 lstat calls saved on
+            # Food-101's count); a link or anything else gets the full check.
+            if item.is_symlink() or not item.is_file(follow_symlinks=False):
+                why = guard.problem(path)
+                if why:
+                    raise FastfoodError(f"image {path} {why}")
             files.append(path)
         if not files:
             raise FastfoodError(f"class folder {entry.path} has no images (.jpg, .jpeg, .png)")

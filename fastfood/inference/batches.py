@@ -70,7 +70,9 @@ def decode_batches(
     files = [str(f) for f in files]
     if not files:
         return
-    kind = choose_kind(kind, len(files))
+    from fastfood.data.shards import are_refs
+
+    kind = kind if are_refs(files) else choose_kind(kind, len(files))  # records: a pipeline
     if kind == "direct":
         yield from _direct(files, range(len(files)), image_size, batch_size, max_pixels)
         return

@@ -58,6 +58,11 @@ and named through ``request.skips`` (a ``skips.SkipLog``: the loop prints it, co
 summary.json, and stops under --strict); DALI and tf.data eval raise on such a file, and
 the training loop then names it and stops with a checkpoint.
 
+Packed shards (``fastfood pack``; file lists of ``<shard>#<record>`` names): tf.data reads
+them with ``TFRecordDataset`` (``records.py``), DALI with ``fn.readers.tfrecord``; no
+preflight (the pack checked every image); the epoch order shuffles the shards and the
+records inside each (``order.epoch_order`` with groups), from (seed, epoch) as for files.
+
 ``steps_per_epoch(num_files, ...)`` counts the files it is given: pass the number of good
 files (``len(validate.check_files(files)[0])``) when a data set may contain bad ones.
 """
@@ -69,6 +74,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fastfood.data import shards
 from fastfood.errors import FastfoodError
 from fastfood.loaders import order, validate
 from fastfood.loaders.request import LoaderRequest
@@ -129,7 +135,10 @@ def resolve_kind(kind: str) -> str:
 
 def preflight(files: Sequence[str], max_pixels: int = MAX_PIXELS
               ) -> tuple[tuple[int, ...], tuple[tuple[str, str], ...]]:
-    """(indices of the usable files, (path, reason) of the others), remembered per list."""
+    """(indices of the usable files, (path, reason) of the others), remembered per list.
+    Packed records were checked when they were packed: all of them are usable."""
+    if shards.are_refs(files):
+        return tuple(range(len(files))), ()
     return _preflight(tuple(str(f) for f in files), max_pixels)
 
 
@@ -175,7 +184,8 @@ def build_request(request: LoaderRequest, files: Sequence[str], labels: Sequence
     if not files:
         raise FastfoodError("no image files to load (empty file list)")
 
-    if request.kind != "synthetic":
+    packed = shards.are_refs(files)
+    if request.kind != "synthetic" and not packed:
         good, bad = _preflight(tuple(files), request.max_pixels)
         if report is not None:
             report.extend(bad)
@@ -196,6 +206,10 @@ def build_request(request: LoaderRequest, files: Sequence[str], labels: Sequence
         from fastfood.loaders import dali
 
         return dali.build(files, labels, request)
+    if packed:
+        from fastfood.loaders import records
+
+        return records.build(files, labels, request)
     from fastfood.loaders import tfdata
 
     return tfdata.build(files, labels, request)

@@ -22,11 +22,13 @@ exactly one reader epoch and the next pass starts at the first file again.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from fastfood.data import shards
 from fastfood.loaders import order
 from fastfood.loaders.budget import budget
 from fastfood.loaders.dali_pipeline import make_pipeline
@@ -80,27 +82,67 @@ def build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest) -
     """
     gpu = gpu_of(request)
     n, batch, size = len(files), request.batch_size, request.image_size
+    packed = shards.are_refs(files)
     if request.training:
         indices = order.run_indices(
             n, seed=request.seed, epoch=request.epoch, epochs=request.epochs,
-            batch_size=batch, shard=request.shard, skip_batches=request.skip_batches)
+            batch_size=batch, shard=request.shard, skip_batches=request.skip_batches,
+            groups=shards.group_sizes(files) if packed else None)
         if len(indices) == 0:  # resumed at the very end of the run
             return _empty(size, batch)
         read_labels = [labels[i] for i in indices]
+        read_files = [files[i] for i in indices]
         seed = _dali_seed(request.seed, request.epoch, request.shard[0], request.skip_batches)
     else:
         indices, valid = order.padded_eval_indices(n, batch, request.shard)
         read_labels = [labels[i] if ok else -1 for i, ok in zip(indices, valid)]
+        read_files = [files[i] if ok else "" for i, ok in zip(indices, valid)]
+        if packed:  # padding slots read the pad record, labelled -1
+            pad = shards.ref(shards.pad_shard(files), 0)
+            read_files = [f or pad for f in read_files]
+        else:
+            read_files = [f or files[i] for f, i in zip(read_files, indices)]
         seed = request.seed
     share = budget(pipelines=request.pipelines, requested_threads=request.num_threads)
     pipe = make_pipeline(
-        [files[i] for i in indices], read_labels, request.but(seed=seed),
+        read_files, read_labels, request.but(seed=seed),
         device="cpu" if gpu is None else "gpu", device_id=gpu, share=share,
+        records=run_indexes(read_files) if packed else None,
     )
     dataset = wrap(pipe, gpu, batch, size, share.num_threads)
     if gpu is not None or request.endless:
         return dataset
     return dataset.take(steps(n, request))
+
+
+_INDEX_DIRS: list[str] = []
+
+
+def run_indexes(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(shard paths, index paths) for DALI's TFRecord reader to read these records in
+    this order: one index per run of records of one shard, listing their (offset, size)
+    in reading order (the reader follows its index entry by entry, seeking as needed).
+
+    The indexes go to a temporary folder removed when the process ends: DALI reads them
+    when the pipeline starts, and a run holds one pipeline for its whole length.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="fastfood-dali-index-")
+    if not _INDEX_DIRS:
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _INDEX_DIRS])
+    _INDEX_DIRS.append(folder)
+    paths, indexes = [], []
+    for k, (shard, records) in enumerate(shards.runs(names)):
+        table = shards.read_index(shard)[records]
+        index = os.path.join(folder, f"{k:06d}.idx")
+        with open(index, "w") as f:
+            f.write("".join(f"{o} {s}\n" for o, s in table.tolist()))
+        paths.append(shard)
+        indexes.append(index)
+    return paths, indexes
 
 
 def wrap(pipe, gpu: int | None, batch: int, image_size: int, num_threads: int) -> tf.data.Dataset:

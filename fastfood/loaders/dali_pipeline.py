@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import nvidia.dali.math as dmath
+import nvidia.dali.tfrecord as tfrec
 from nvidia.dali import fn, pipeline_def, types
 
 from fastfood.loaders import native
@@ -128,8 +129,14 @@ def fastfood_pipeline(
     device: str = "cpu",
     crop: str = "inception",
     paddings: tuple[int, int] | None = None,
+    records: tuple[Sequence[str], Sequence[str]] | None = None,
 ):
     """Images uint8 ``[S, S, 3]`` HWC RGB and scalar int32 labels, per sample.
+
+    ``records``: packed shards instead of files: (TFRecord paths, index paths), one pair
+    per run of records in reading order (``dali.py`` writes each run's index, which DALI
+    follows entry by entry); the labels are the records' own, and ``files``/``labels``
+    are not used.
 
     ``device``: 'gpu' (mixed decode, GPU resize; outputs on the GPU) or 'cpu'.
     ``labels`` are the true labels shifted up by one (0 marks a padding slot, which comes
@@ -139,12 +146,20 @@ def fastfood_pipeline(
     """
     if device not in ("cpu", "gpu"):
         raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
-    encoded, label = fn.readers.file(
-        files=[str(f) for f in files],
-        labels=[int(x) for x in labels],
-        random_shuffle=False,
-        name="Reader",
-    )
+    if records is not None:
+        read = fn.readers.tfrecord(
+            path=list(records[0]), index_path=list(records[1]), random_shuffle=False,
+            features={"image/encoded": tfrec.FixedLenFeature((), tfrec.string, ""),
+                      "image/class/label": tfrec.FixedLenFeature([1], tfrec.int64, -1)},
+            name="Reader")
+        encoded, label = read["image/encoded"], read["image/class/label"] + 1
+    else:
+        encoded, label = fn.readers.file(
+            files=[str(f) for f in files],
+            labels=[int(x) for x in labels],
+            random_shuffle=False,
+            name="Reader",
+        )
     dec = decoder_args(device, paddings)
     if training:
         if crop == "inception":
@@ -193,6 +208,7 @@ def make_pipeline(
     device: str = "cpu",
     device_id: int | None = None,
     share: Budget | None = None,
+    records: tuple[Sequence[str], Sequence[str]] | None = None,
 ):
     """Build (not run) the pipeline for a request over files already in reading order.
 
@@ -203,7 +219,7 @@ def make_pipeline(
     """
     share = share or budget(requested_threads=request.num_threads)
     files, labels = list(files), [int(x) for x in labels]
-    if not request.training and len(files) % request.batch_size:
+    if records is None and not request.training and len(files) % request.batch_size:
         indices, valid = padded_eval_indices(len(files), request.batch_size)
         files = [files[i] for i in indices]
         labels = [labels[i] if ok else -1 for i, ok in zip(indices, valid)]
@@ -216,6 +232,7 @@ def make_pipeline(
         device=device,
         crop=request.crop,
         paddings=(share.device_memory_padding, share.host_memory_padding),
+        records=records,
         batch_size=request.batch_size,
         num_threads=share.num_threads,
         device_id=device_id if device == "gpu" else None,

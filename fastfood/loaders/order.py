@@ -29,17 +29,31 @@ def check_shard(shard: Shard) -> Shard:
     return index, count
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+Groups = tuple[int, ...]  # sizes of consecutive runs of items read together (shards)
+
+
+def epoch_order(n: int, seed: int, epoch: int, groups: Groups | None = None) -> np.ndarray:
     """Permutation of ``range(n)`` for this (seed, epoch): int64 array of file indices.
 
     PCG64 seeded through a SeedSequence of ``(seed, epoch)``: independent streams per epoch,
     and the same numbers on every platform and numpy version that keeps PCG64's stream
     (numpy's documented stability policy for ``Generator.permutation``).
+
+    ``groups`` (packed shards: the item counts of consecutive shards, summing to ``n``):
+    the permutation visits the shards in a random order and each shard's items in a random
+    order of their own, so a reader streams one shard at a time; the shards were packed
+    in a random order of the files, so each holds a random mix of the classes.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(epoch)])))
-    return rng.permutation(n).astype(np.int64)
+    if groups is None:
+        return rng.permutation(n).astype(np.int64)
+    if sum(groups) != n:
+        raise ValueError(f"groups sum to {sum(groups)}, not {n}")
+    starts = np.concatenate([[0], np.cumsum(groups)[:-1]]).astype(np.int64)
+    parts = [starts[g] + rng.permutation(groups[g]) for g in rng.permutation(len(groups))]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def shard_bounds(n: int, shard: Shard) -> tuple[int, int]:
@@ -84,10 +98,11 @@ def epoch_indices(
     batch_size: int,
     shard: Shard = (0, 1),
     skip_batches: int = 0,
+    groups: Groups | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(file_indices, positions)`` this shard reads in this epoch, in reading order."""
     positions = epoch_positions(n, batch_size=batch_size, shard=shard, skip_batches=skip_batches)
-    return epoch_order(n, seed, epoch)[positions], positions
+    return epoch_order(n, seed, epoch, groups)[positions], positions
 
 
 def eval_indices(n: int, shard: Shard = (0, 1)) -> np.ndarray:
@@ -105,6 +120,7 @@ def run_indices(
     batch_size: int,
     shard: Shard = (0, 1),
     skip_batches: int = 0,
+    groups: Groups | None = None,
 ) -> np.ndarray:
     """File indices this shard reads over epochs ``[epoch, epoch + epochs)``, back to back.
 
@@ -114,7 +130,7 @@ def run_indices(
     """
     parts = [
         epoch_indices(n, seed=seed, epoch=e, batch_size=batch_size, shard=shard,
-                      skip_batches=skip_batches if e == epoch else 0)[0]
+                      skip_batches=skip_batches if e == epoch else 0, groups=groups)[0]
         for e in range(epoch, epoch + epochs)
     ]
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from fastfood.config import MAX_PIXELS
+from fastfood.data import filecache
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -166,11 +167,16 @@ def _jpeg_header_problem(f: BinaryIO, size: int, cap: int) -> str | None:
 
 def check_files(files: Sequence[str], pixel_cap: int = MAX_PIXELS
                 ) -> tuple[list[int], list[tuple[str, str]]]:
-    """``(good_indices, bad)``: indices into ``files`` that pass, and ``(path, reason)`` of the rest."""
+    """``(good_indices, bad)``: indices into ``files`` that pass, and ``(path, reason)`` of the rest.
+
+    Each file's answer is kept in the file-facts cache (``fastfood.data.filecache``), so a
+    second start over the same unchanged files reads none of them again.
+    """
+    reasons = filecache.facts(f"preflight:{int(pixel_cap)}", [str(f) for f in files],
+                              lambda paths: [check_file(p, pixel_cap) for p in paths])
     good: list[int] = []
     bad: list[tuple[str, str]] = []
-    for i, path in enumerate(files):
-        reason = check_file(str(path), pixel_cap)
+    for i, (path, reason) in enumerate(zip(files, reasons)):
         if reason is None:
             good.append(i)
         else:
