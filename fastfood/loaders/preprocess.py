@@ -71,11 +71,13 @@ def decode_upright(contents: tf.Tensor, exif: bool) -> tf.Tensor:
     return exif_ops.upright(image, exif_ops.orientation(contents)) if exif else image
 
 
-def eval_image(encoded_bytes: tf.Tensor, image_size: int, exif: bool = False) -> tf.Tensor:
+def eval_image(encoded_bytes: tf.Tensor, image_size: int, exif: bool = True) -> tf.Tensor:
     """JPEG/PNG bytes (scalar string) to the eval view: uint8 ``[S, S, 3]`` RGB.
 
-    ``exif``: turn the image upright by its EXIF Orientation tag first (the run's
-    ``loader.exif``; off for runs saved before that setting).
+    ``exif``: turn the image upright by its EXIF Orientation tag first. Callers that hold
+    a run pass its setting (``RunInfo.exif``: off for runs saved before it); the default
+    is what new runs do, so a caller that passes nothing (the exported model's serving
+    function) matches the runs trained today.
 
     Decodes the whole image and then slices the centre square (rather than
     ``decode_and_crop_jpeg``): decoding only a window changes the chroma upsampling at its
