@@ -129,7 +129,7 @@ def fit_temperature(run_dir: str | os.PathLike[str], *, data: str | os.PathLike[
     model, info = load_run(path)
     batch = int(batch_size or info.config.loader.batch_size or 64)
     logits, kept, _ = collect_logits(model, info.image_size, files, batch_size=batch,
-                                     loader=loader)
+                                     loader=loader, exif=info.exif)
     if not len(kept):
         raise FastfoodError(f"{path}: none of the {len(files)} val images could be read")
     y = np.asarray(labels, dtype=np.int64)[kept]

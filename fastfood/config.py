@@ -34,6 +34,11 @@ KINDS = (*FILE_KINDS, "synthetic")
 #: Training crops: random-resized (inception) or a random square 10 px in from the shorter
 #: side (square); auto picks by the recipe.
 CROPS = ("inception", "square")
+#: Training augmentation after the crop and flip: none more (basic), RandAugment (2 ops at
+#: magnitude 9 of 31) or TrivialAugment-wide (1 op, random magnitude); see loaders/spec.py.
+AUGMENTS = ("basic", "randaugment", "trivial")
+#: Whether the EXIF Orientation tag turns JPEGs upright, in training and at inference.
+EXIF_MODES = ("on", "off")
 #: Numeric precision: mixed is the fast half type of the hardware (fp16 or bf16).
 PRECISIONS = ("auto", "fp32", "mixed", "fp16", "bf16")
 XLA_MODES = ("auto", "on", "off")
@@ -210,6 +215,15 @@ class LoaderConfig(_Checked):
                                flag="", rule=whole(0))
     max_pixels: int = setting(MAX_PIXELS, "Skip images that declare more pixels than this "
                               "(read from the header; 0: no cap).", rule=whole(0))
+    augment: str = setting("basic", "Training augmentation after the crop and flip: none "
+                           "more (basic), RandAugment or TrivialAugment-wide; the same ops "
+                           "on DALI and tf.data.", choices=AUGMENTS)
+    random_erasing: float = setting(0.0, "Probability of erasing one random rectangle of "
+                                    "each training image (0: off).",
+                                    rule=between(0, 1, high_open=False, what="a number in"))
+    exif: str = setting("on", "Turn JPEGs upright by their EXIF Orientation tag (phone "
+                        "photos), in training, evaluate, predict, serve and export alike.",
+                        choices=EXIF_MODES)
 
 
 @dataclass(frozen=True)
@@ -308,10 +322,16 @@ class RunConfig:
         "seed", before the test split (no "val_from": they validated on Food-101's
         test.txt and trained on all of train.txt), and before the split kept duplicates
         together (no "group_duplicates": they split by file name alone, so False keeps their
-        train/val split as it was)."""
+        train/val split as it was), and before augmentation and EXIF settings (no "augment",
+        "random_erasing", "exif": they trained with the crop and flip alone and read JPEGs
+        as stored)."""
         loader = {k: v for k, v in d.get("loader", {}).items() if k != "image_size"}
         if loader.get("train_crop") == "seed":
             loader["train_crop"] = "square"
+        if "loader" in d:
+            loader.setdefault("augment", "basic")
+            loader.setdefault("random_erasing", 0.0)
+            loader.setdefault("exif", "off")
         model = dict(d.get("model", {}))
         model.setdefault("norm", "none" if "model" in d else ModelConfig.norm)
         data = dict(d.get("data", {}))

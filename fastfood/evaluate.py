@@ -245,7 +245,7 @@ def evaluate(
     start = time.perf_counter()
     records, skipped = collect(Forward(model, info.image_size, info.temperature), files, labels,
                                image_size=info.image_size, batch_size=batch, loader=loader,
-                               max_pixels=info.config.loader.max_pixels)
+                               max_pixels=info.config.loader.max_pixels, exif=info.exif)
     return Evaluation(
         split=split, classes=info.classes, display_names=info.display_names,
         confusion=confusion_of(records, info.num_classes), top5_correct=top5_hits(records),
@@ -308,14 +308,16 @@ def collect(
     batch_size: int,
     loader: str = "auto",
     max_pixels: int = MAX_PIXELS,
+    exif: bool = False,
 ) -> tuple[Records, list[tuple[str, str]]]:
-    """(every readable file's answer, skipped (path, reason)), in input order."""
+    """(every readable file's answer, skipped (path, reason)), in input order; `exif`: the
+    run's (`RunInfo.exif`)."""
     labels_arr = np.asarray(labels, dtype=np.int64)
     failures: list[tuple[int, str]] = []
     parts: list[tuple[tuple[int, ...], np.ndarray, np.ndarray]] = []
     traced = len(files) > batch_size
     for item in decode_batches(files, image_size=image_size, batch_size=batch_size, kind=loader,
-                               max_pixels=max_pixels):
+                               max_pixels=max_pixels, exif=exif):
         if not isinstance(item, Batch):
             failures.append((item.index, item.reason))
             continue
@@ -358,19 +360,23 @@ def count(
     batch_size: int,
     loader: str = "auto",
     max_pixels: int = MAX_PIXELS,
+    exif: bool = False,
 ) -> tuple[np.ndarray, int, list[tuple[str, str]]]:
     """(confusion [C, C], top-5 hits, skipped (path, reason)) over `files`."""
     records, skipped = collect(forward, files, labels, image_size=image_size,
-                               batch_size=batch_size, loader=loader, max_pixels=max_pixels)
+                               batch_size=batch_size, loader=loader, max_pixels=max_pixels,
+                               exif=exif)
     return confusion_of(records, num_classes), top5_hits(records), skipped
 
 
 def collect_logits(model: Any, image_size: int, files: Sequence[str], *, batch_size: int,
-                   loader: str = "auto") -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+                   loader: str = "auto", exif: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """(logits [n, C] at T = 1, indices into `files` of those rows, skipped): for fitting a
     temperature (fastfood.calibrate) and the audit."""
     records, skipped = collect(Forward(model, image_size), files, [0] * len(files),
-                               image_size=image_size, batch_size=batch_size, loader=loader)
+                               image_size=image_size, batch_size=batch_size, loader=loader,
+                               exif=exif)
     where = {f: [] for f in files}
     for i, f in enumerate(files):
         where[f].append(i)

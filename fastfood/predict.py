@@ -77,9 +77,11 @@ class Predictor:
         run_dir: str | os.PathLike[str] = "",
         max_pixels: int = MAX_PIXELS,
         temperature: float = 1.0,
+        exif: bool = False,
     ) -> None:
         self.model = model
         self.max_pixels = int(max_pixels)  # the run's preflight pixel cap
+        self.exif = bool(exif)  # the run's: JPEGs turned upright by their EXIF tag
         self.classes = tuple(classes)
         self.display_names = tuple(display_names) or self.classes
         self.image_size = int(image_size)
@@ -100,7 +102,8 @@ class Predictor:
         path = resolve_run_dir(run_dir, model_path)
         model, info = load_run(path, model_path, timer)
         return cls(model, info.classes, info.display_names, info.image_size, info.run_dir,
-                   max_pixels=info.config.loader.max_pixels, temperature=info.temperature)
+                   max_pixels=info.config.loader.max_pixels, temperature=info.temperature,
+                   exif=info.exif)
 
     def predict_files(
         self,
@@ -123,7 +126,7 @@ class Predictor:
         # Trace the model only when there will be more than one batch (see serve.forward).
         traced = len(files) > batch_size
         stream = decode_batches(files, image_size=self.image_size, batch_size=batch_size,
-                                max_pixels=self.max_pixels,
+                                max_pixels=self.max_pixels, exif=self.exif,
                                 kind=loader)
         ready: dict[int, Prediction] = {}
         next_out = 0

@@ -63,6 +63,11 @@ class RunInfo:
     def image_size(self) -> int:
         return self.config.model.image_size
 
+    @property
+    def exif(self) -> bool:
+        """Whether the run reads JPEGs upright by their EXIF tag (as it was trained)."""
+        return self.config.loader.exif == "on"
+
 def new_run_dir(parent: str | Path | None = None) -> Path:
     """runs/<YYYYmmdd-HHMMSS>, with a -2, -3, ... suffix if that exists already."""
     base = Path(parent) if parent is not None else runs_dir()

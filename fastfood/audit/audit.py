@@ -205,7 +205,7 @@ def audit(
         model, info = load_run(info.run_dir)
         batch = int(batch_size or info.config.loader.batch_size or 64)
         view = look(model, info.image_size, info.temperature, files, batch_size=batch,
-                    loader=loader)
+                    loader=loader, exif=info.exif)
         pairs, cut = similar_pairs(view.embeddings, similarity)
         extra["embedding"] = [(int(view.kept[a]), int(view.kept[b])) for a, b, _ in pairs]
         if cut:

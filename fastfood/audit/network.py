@@ -46,7 +46,7 @@ def embedding_layer(model: Any) -> Any:
 
 
 def look(model: Any, image_size: int, temperature: float, files: Sequence[str], *,
-         batch_size: int, loader: str = "auto") -> NetworkView:
+         batch_size: int, loader: str = "auto", exif: bool = False) -> NetworkView:
     import keras
     import tensorflow as tf
 
@@ -57,7 +57,8 @@ def look(model: Any, image_size: int, temperature: float, files: Sequence[str], 
     forward = tf.function(lambda images: both(images, training=False), input_signature=[spec])
     parts: list[tuple[tuple[int, ...], np.ndarray, np.ndarray]] = []
     failures: list[tuple[int, str]] = []
-    for item in decode_batches(files, image_size=image_size, batch_size=batch_size, kind=loader):
+    for item in decode_batches(files, image_size=image_size, batch_size=batch_size, kind=loader,
+                               exif=exif):
         if not isinstance(item, Batch):
             failures.append((item.index, item.reason))
             continue

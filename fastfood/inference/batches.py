@@ -64,9 +64,11 @@ def decode_batches(
     kind: str = "auto",
     num_threads: int = 0,
     max_pixels: int = MAX_PIXELS,
+    exif: bool = False,
 ) -> Iterator[Batch | Failure]:
     """Every file exactly once: in a Batch (decoded) or as a Failure (see the module doc).
-    `max_pixels`: the preflight's pixel cap (the run's own setting, 0: none)."""
+    `max_pixels`: the preflight's pixel cap (the run's own setting, 0: none); `exif`: turn
+    JPEGs upright by their EXIF tag (the run's own setting, `RunInfo.exif`)."""
     files = [str(f) for f in files]
     if not files:
         return
@@ -74,14 +76,14 @@ def decode_batches(
 
     kind = kind if are_refs(files) else choose_kind(kind, len(files))  # records: a pipeline
     if kind == "direct":
-        yield from _direct(files, range(len(files)), image_size, batch_size, max_pixels)
+        yield from _direct(files, range(len(files)), image_size, batch_size, max_pixels, exif)
         return
-    yield from _pipelined(files, image_size, batch_size, kind, num_threads, max_pixels)
+    yield from _pipelined(files, image_size, batch_size, kind, num_threads, max_pixels, exif)
 
 
 def _pipelined(
     files: list[str], image_size: int, batch_size: int, kind: str, num_threads: int,
-    max_pixels: int,
+    max_pixels: int, exif: bool,
 ) -> Iterator[Batch | Failure]:
     from fastfood import loaders
     from fastfood.errors import FastfoodError
@@ -95,7 +97,7 @@ def _pipelined(
                 dataset = loaders.build(
                     kind, names, [0] * len(names), training=False, batch_size=batch_size,
                     image_size=image_size, num_threads=num_threads, report=report,
-                    max_pixels=max_pixels,
+                    max_pixels=max_pixels, exif=exif,
                 )
         except FastfoodError:
             if not report:  # not "none of the files can be read": a real usage error
@@ -122,7 +124,7 @@ def _pipelined(
                     done += n
             except Exception:  # noqa: BLE001 - a decode error inside the pipeline, see doc
                 failed = good[done:done + batch_size]
-                yield from _direct(files, failed, image_size, batch_size, max_pixels)
+                yield from _direct(files, failed, image_size, batch_size, max_pixels, exif)
                 done += len(failed)
         todo = good[done:]
 
@@ -142,7 +144,7 @@ def _quiet_preflight() -> Iterator[None]:
 
 def _direct(
     files: list[str], indices: Sequence[int], image_size: int, batch_size: int,
-    max_pixels: int = MAX_PIXELS,
+    max_pixels: int = MAX_PIXELS, exif: bool = False,
 ) -> Iterator[Batch | Failure]:
     """Decode files[i] one at a time (eagerly) with eval_image; batch what decodes."""
     import tensorflow as tf
@@ -157,7 +159,7 @@ def _direct(
         reason = validate.check_file(files[i], max_pixels)
         if reason is None:
             try:
-                images.append(eval_image(tf.io.read_file(files[i]), image_size))
+                images.append(eval_image(tf.io.read_file(files[i]), image_size, exif))
                 done.append(i)
             except (tf.errors.OpError, ValueError) as err:
                 reason = one_line(err)

@@ -25,7 +25,9 @@ Training mode yields ``epochs`` epochs from ``epoch`` on (one by default): the f
 (shard ``i`` of ``n`` takes the contiguous chunk ``[N*i//n, N*(i+1)//n)`` of the permutation),
 ``steps_per_epoch`` batches for every shard, starting after ``skip_batches`` batches so a run
 resumes exactly mid-epoch. Each image gets a random crop resized to S x S and a random
-horizontal flip (50%). In tf.data the randomness is keyed by (seed, epoch, position in the
+horizontal flip (50%), then the request's ``augment`` (RandAugment or TrivialAugment-wide;
+'basic' adds nothing) and ``random_erasing``: DALI's own operators on the DALI path, the
+same ops and magnitude ranges reimplemented in TensorFlow on tf.data (``spec.py``). In tf.data the randomness is keyed by (seed, epoch, position in the
 epoch), so a resumed epoch reproduces its crops exactly; DALI's is seeded by (seed, epoch,
 shard, skip_batches): repeatable, but not position by position.
 
@@ -43,10 +45,11 @@ computes exactly that, or DALI ``resize(INTERP_LINEAR, antialias=True)`` on the 
 JPEGs decoded with the accurate integer IDCT on both. DALI (CPU) and tf.data agree to a
 mean absolute difference of a few hundredths of a level on 0-255 (tests/test_parity.py).
 
-EXIF orientation is IGNORED on every path: TensorFlow has no EXIF op, so the exported
-SavedModel and ``predict`` cannot honour it, and Food-101 and ImageNet-trained weights were
-made without it; DALI's decoders are told ``adjust_orientation=False`` so both loaders see
-the same (stored, unrotated) pixels. Grayscale and CMYK JPEGs become RGB; PNG works
+EXIF orientation follows the request's ``exif`` (the run's ``--exif``): on, every path
+turns a JPEG upright by its Orientation tag before cropping: tf.data and the exported
+model through ``exif.py`` (graph ops, since TensorFlow has no EXIF op), DALI through its
+decoders' ``adjust_orientation``; off (runs saved before the setting), the stored pixels.
+Grayscale and CMYK JPEGs become RGB; PNG works
 everywhere (the format is told by magic bytes, not file names).
 
 Bad files: ``build()`` first runs ``validate.check_files`` (a cheap read of each file's
@@ -166,7 +169,8 @@ def build(
     """A dataset of ``(images uint8 [B,S,S,3], labels int32 [B])``; see the module docstring.
 
     ``request``: the fields of ``LoaderRequest`` (training, batch_size, image_size, seed,
-    shard, epoch, epochs, skip_batches, crop, num_threads, device, skips, max_pixels).
+    shard, epoch, epochs, skip_batches, crop, num_threads, device, skips, max_pixels,
+    augment, random_erasing, exif).
     ``report``: when given, ``(path, reason)`` of every file skipped by the preflight is
     appended to it.
     """

@@ -18,14 +18,21 @@ handed to the reader shifted by one, since it takes no negative labels, and shif
 
 Decoding. ``device='gpu'`` decodes with ``device='mixed'`` (nvJPEG, the hardware JPEG
 decoder taking ``HW_DECODER_LOAD`` of the images) and resizes on the GPU; ``'cpu'`` uses
-libjpeg-turbo. EXIF orientation is ignored (``adjust_orientation=False`` on every decoder
-and on ``peek_image_shape``) to match TensorFlow, which has no EXIF support. On the GPU
+libjpeg-turbo. EXIF orientation is the request's ``exif``: ``adjust_orientation`` on every
+decoder and on ``peek_image_shape``, so crops and the eval window are taken in upright
+coordinates, as tf.data's ``exif.py`` does. On the GPU
 ``jpeg_fancy_upsampling=True`` makes nvJPEG upsample chroma as libjpeg does, for parity.
 
 Training ('inception' crop, the default): ``fn.decoders.image_random_crop`` with area
 0.08-1 and aspect ratio 3/4-4/3 decodes only the crop window, then the resize to S x S with a
 50% coin-flip mirror (on the CPU in the same pass; on the GPU ``fn.crop_mirror_normalize``).
 'square' crop: a random square of side ``min(h, w) - 2*margin`` via ``fn.decoders.image_crop``.
+
+Then ``--augment`` (RandAugment / TrivialAugment-wide, DALI's ``auto_aug`` operators with
+the ranges of ``spec.AUGMENT_OPS``) and ``--random-erasing`` (``fn.erase``), see
+``dali_augment.py``. The auto-augmentations pick an op per sample with conditionals, so a
+pipeline that uses them is made with ``enable_conditionals=True``; 'basic' keeps the
+plain graph.
 
 Eval: the centre square ``side = min(h, w)`` at ``((h-side)//2, (w-side)//2)``, computed
 from ``fn.peek_image_shape`` with DALI integer arithmetic (floor division, as TensorFlow),
@@ -46,7 +53,7 @@ import nvidia.dali.math as dmath
 import nvidia.dali.tfrecord as tfrec
 from nvidia.dali import fn, pipeline_def, types
 
-from fastfood.loaders import native
+from fastfood.loaders import dali_augment, native
 from fastfood.loaders.budget import Budget, budget
 from fastfood.loaders.order import padded_eval_indices
 from fastfood.loaders.request import LoaderRequest
@@ -67,13 +74,15 @@ PREALLOCATE_WIDTH_HINT = 512
 PREALLOCATE_HEIGHT_HINT = 512
 
 
-def decoder_args(device: str, paddings: tuple[int, int] | None = None) -> dict:
+def decoder_args(device: str, paddings: tuple[int, int] | None = None, exif: bool = False
+                 ) -> dict:
     """Keyword arguments shared by every image decoder in the pipeline.
 
     ``paddings``: nvJPEG's (device, pinned host) buffer paddings in bytes, sized for the
-    data by ``budget.budget``; NVIDIA's ImageNet values when not given.
+    data by ``budget.budget``; NVIDIA's ImageNet values when not given. ``exif``: apply
+    the EXIF orientation.
     """
-    args: dict = {"output_type": types.RGB, "adjust_orientation": False}
+    args: dict = {"output_type": types.RGB, "adjust_orientation": bool(exif)}
     device_padding, host_padding = paddings or (DEVICE_MEMORY_PADDING, HOST_MEMORY_PADDING)
     if device == "gpu":
         args.update(
@@ -119,8 +128,7 @@ def _resize(images, image_size: int, device: str, mirror=None):
     )
 
 
-@pipeline_def
-def fastfood_pipeline(
+def _graph(
     files: Sequence[str],
     labels: Sequence[int],
     *,
@@ -130,6 +138,9 @@ def fastfood_pipeline(
     crop: str = "inception",
     paddings: tuple[int, int] | None = None,
     records: tuple[Sequence[str], Sequence[str]] | None = None,
+    augment: str = "basic",
+    random_erasing: float = 0.0,
+    exif: bool = False,
 ):
     """Images uint8 ``[S, S, 3]`` HWC RGB and scalar int32 labels, per sample.
 
@@ -160,7 +171,7 @@ def fastfood_pipeline(
             random_shuffle=False,
             name="Reader",
         )
-    dec = decoder_args(device, paddings)
+    dec = decoder_args(device, paddings, exif)
     if training:
         if crop == "inception":
             images = fn.decoders.image_random_crop(
@@ -171,7 +182,7 @@ def fastfood_pipeline(
                 **dec,
             )
         elif crop == "square":
-            shape = fn.peek_image_shape(encoded, adjust_orientation=False)
+            shape = fn.peek_image_shape(encoded, adjust_orientation=exif)
             short = dmath.min(shape[0], shape[1])
             side = short - 2 * SQUARE_MARGIN * (short > 4 * SQUARE_MARGIN)
             side = fn.cast(side, dtype=types.FLOAT)
@@ -186,8 +197,10 @@ def fastfood_pipeline(
         else:
             raise ValueError(f"crop must be 'inception' or 'square', got {crop!r}")
         images = _resize(images, image_size, device, mirror=fn.random.coin_flip(probability=0.5))
+        images = dali_augment.auto_augment(images, augment, image_size)
+        images = dali_augment.random_erase(images, random_erasing, image_size)
     else:
-        shape = fn.peek_image_shape(encoded, adjust_orientation=False)
+        shape = fn.peek_image_shape(encoded, adjust_orientation=exif)
         h, w = shape[0], shape[1]
         side = dmath.min(h, w)
         anchor = fn.stack((h - side) // 2, (w - side) // 2)
@@ -198,6 +211,10 @@ def fastfood_pipeline(
     if device == "gpu":
         label = label.gpu()
     return images, label
+
+
+fastfood_pipeline = pipeline_def(_graph)
+_conditional_pipeline = pipeline_def(enable_conditionals=True)(_graph)
 
 
 def make_pipeline(
@@ -224,13 +241,18 @@ def make_pipeline(
         files = [files[i] for i in indices]
         labels = [labels[i] if ok else -1 for i, ok in zip(indices, valid)]
     labels = [x + 1 for x in labels]
-    return fastfood_pipeline(
+    augmented = request.training and request.augment != "basic"
+    pipeline = _conditional_pipeline if augmented else fastfood_pipeline
+    return pipeline(
         files,
         labels,
         training=request.training,
         image_size=request.image_size,
         device=device,
         crop=request.crop,
+        augment=request.augment,
+        random_erasing=request.random_erasing,
+        exif=request.exif,
         paddings=(share.device_memory_padding, share.host_memory_padding),
         records=records,
         batch_size=request.batch_size,

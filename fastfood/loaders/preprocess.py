@@ -7,8 +7,9 @@ exported graph cannot drift apart, and so that DALI's pipeline has one thing to 
   integer IDCT, the one DALI's CPU decoder uses; TF's default IDCT alone made DALI and
   TF differ by up to 12.7/255 on some images), PNG through ``decode_png``. ``channels=3``
   turns grayscale and CMYK/YCCK into RGB and drops alpha. The format is told by the magic
-  bytes (``tf.io.is_jpeg``), never by the file name. EXIF orientation is ignored (TF has no
-  op for it; see the package docstring).
+  bytes (``tf.io.is_jpeg``), never by the file name. With ``exif`` on, a JPEG is turned
+  upright by its EXIF Orientation tag (``exif.py``, graph ops, so the exported model does
+  it too) before anything else; off, as stored (runs saved before the setting).
 - Eval crop: the centre square ``side = min(h, w)``, offsets ``(h-side)//2, (w-side)//2``
   (integer floor, the same arithmetic the DALI pipeline does).
 - Resize: ``tf.image.resize(method='bilinear', antialias=True)``, i.e. a triangle filter
@@ -16,7 +17,8 @@ exported graph cannot drift apart, and so that DALI's pipeline has one thing to 
   half-pixel centres, which is what DALI's ``fn.resize(interp_type=INTERP_LINEAR,
   antialias=True)`` computes. Rounded to nearest and saturated to uint8.
 - Training crops: :func:`crop_window` (random-resized or random-square) from stateless
-  random numbers keyed by the caller, so a resumed epoch reproduces its crops.
+  random numbers keyed by the caller, so a resumed epoch reproduces its crops; then the
+  flip, the auto-augmentation and random erasing (``autoaugment.py``), keyed the same way.
 
 Everything here is graph-safe: no py_function, string tensors in, uint8 tensors out.
 """
@@ -27,6 +29,7 @@ import math
 
 import tensorflow as tf
 
+from fastfood.loaders import autoaugment, exif as exif_ops
 from fastfood.loaders.spec import AREA_RANGE, ASPECT_RANGE, CROP_ATTEMPTS, SQUARE_MARGIN
 
 
@@ -62,14 +65,25 @@ def resize_uint8(image: tf.Tensor, image_size: int) -> tf.Tensor:
     return out
 
 
-def eval_image(encoded_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
+def decode_upright(contents: tf.Tensor, exif: bool) -> tf.Tensor:
+    """``decode_rgb``, turned by the EXIF Orientation tag when ``exif``."""
+    image = decode_rgb(contents)
+    return exif_ops.upright(image, exif_ops.orientation(contents)) if exif else image
+
+
+def eval_image(encoded_bytes: tf.Tensor, image_size: int, exif: bool = True) -> tf.Tensor:
     """JPEG/PNG bytes (scalar string) to the eval view: uint8 ``[S, S, 3]`` RGB.
+
+    ``exif``: turn the image upright by its EXIF Orientation tag first. Callers that hold
+    a run pass its setting (``RunInfo.exif``: off for runs saved before it); the default
+    is what new runs do, so a caller that passes nothing (the exported model's serving
+    function) matches the runs trained today.
 
     Decodes the whole image and then slices the centre square (rather than
     ``decode_and_crop_jpeg``): decoding only a window changes the chroma upsampling at its
     edges, which would break pixel parity with the full decode DALI does in eval mode.
     """
-    image = decode_rgb(encoded_bytes)
+    image = decode_upright(encoded_bytes, exif)
     shape = tf.shape(image)
     window = centre_square_window(shape[0], shape[1])
     image = tf.slice(image, [window[0], window[1], 0], [window[2], window[3], 3])
@@ -153,16 +167,24 @@ def _uniform_int(key: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
 
 
 def train_image(
-    contents: tf.Tensor, key: tf.Tensor, image_size: int, crop: str = "inception"
+    contents: tf.Tensor, key: tf.Tensor, image_size: int, crop: str = "inception", *,
+    augment: str = "basic", random_erasing: float = 0.0, exif: bool = False,
 ) -> tf.Tensor:
-    """Training view of JPEG/PNG bytes: random crop, resize to ``S``, random flip (50%).
+    """Training view of JPEG/PNG bytes: random crop, resize to ``S``, random flip (50%),
+    then ``augment`` ('basic': nothing more) and random erasing with probability
+    ``random_erasing``.
 
     JPEGs are decoded only inside the crop window (``decode_and_crop_jpeg``), which is most
-    of the decode cost saved for small random-resized crops. ``key`` seeds everything.
+    of the decode cost saved for small random-resized crops. With ``exif`` on, a JPEG whose
+    Orientation tag is not 1 is decoded whole, turned upright, and cropped there. ``key``
+    seeds everything; the crop and flip draw what they drew before the other options
+    existed, so 'basic' runs resume as they were.
     """
     crop_key, flip_key = tf.unstack(
         tf.random.experimental.stateless_split(tf.cast(key, tf.int64), num=2)
     )
+    aug_key, erase_key = tf.unstack(tf.random.experimental.stateless_split(
+        tf.random.experimental.stateless_fold_in(tf.cast(key, tf.int64), 1), num=2))
 
     def jpeg() -> tf.Tensor:
         hw = tf.io.extract_jpeg_shape(contents)  # from the header, no decode
@@ -171,14 +193,23 @@ def train_image(
             contents, window, channels=3, dct_method="INTEGER_ACCURATE"
         )
 
-    def png() -> tf.Tensor:
-        full = tf.io.decode_png(contents, channels=3, dtype=tf.uint8)
+    def crop_of(full: tf.Tensor) -> tf.Tensor:
         hw = tf.shape(full)
         window = crop_window(hw[0], hw[1], crop_key, crop)
         return tf.slice(full, [window[0], window[1], 0], [window[2], window[3], 3])
 
-    image = tf.cond(is_jpeg(contents), jpeg, png)
+    def png() -> tf.Tensor:
+        return crop_of(tf.io.decode_png(contents, channels=3, dtype=tf.uint8))
+
+    if exif:
+        turned = tf.not_equal(exif_ops.orientation(contents), 1)
+        image = tf.cond(turned, lambda: crop_of(decode_upright(contents, True)),
+                        lambda: tf.cond(is_jpeg(contents), jpeg, png))
+    else:
+        image = tf.cond(is_jpeg(contents), jpeg, png)
     image.set_shape([None, None, 3])
     image = resize_uint8(image, image_size)
     flip = tf.random.stateless_uniform([], flip_key) < 0.5
-    return tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
+    image = tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
+    image = autoaugment.auto_augment(image, aug_key, augment)
+    return autoaugment.random_erase(image, erase_key, random_erasing)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastfood.errors import FastfoodError
-from fastfood.config import CROPS, KINDS, MAX_PIXELS
+from fastfood.config import AUGMENTS, CROPS, KINDS, MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class LoaderRequest:
     the host; 'gpu:N' names a GPU). ``endless``: a consumer that counts its own steps
     (the training loop) takes DALI's dataset bare wherever it runs, so one iterator can
     serve every validation pass. ``skips``: where decode failures met while reading are
-    recorded (a ``skips.SkipLog``).
+    recorded (a ``skips.SkipLog``). ``augment`` and ``random_erasing``: what training adds
+    after the crop and flip (``spec.py``); ``exif``: turn JPEGs upright by their EXIF
+    Orientation tag, in both modes.
     """
 
     kind: str = "auto"
@@ -44,6 +46,9 @@ class LoaderRequest:
     device: str = ""
     endless: bool = False  # DALI: hand the dataset over bare on the host too (see dali.py)
     max_pixels: int = MAX_PIXELS  # the preflight's pixel cap (0: none)
+    augment: str = "basic"
+    random_erasing: float = 0.0
+    exif: bool = False
     skips: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +56,11 @@ class LoaderRequest:
             raise FastfoodError(f"--loader must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.crop not in CROPS:
             raise FastfoodError(f"--crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
+        if self.augment not in AUGMENTS:
+            raise FastfoodError(f"--augment must be one of {', '.join(AUGMENTS)}, "
+                                f"got {self.augment!r}")
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise FastfoodError(f"--random-erasing must be in [0, 1], got {self.random_erasing!r}")
         if self.batch_size < 1 or self.image_size < 1:
             raise FastfoodError(f"batch size and image size must be >= 1, got "
                                 f"{self.batch_size} and {self.image_size}")

@@ -6,9 +6,10 @@ order ``order.py`` decided, a parallel map that reads and decodes each file
 bounded whatever the data set size), batch, prefetch. No ``shuffle()``: the epoch order
 is already a permutation, shared with DALI and recomputable on resume.
 
-Training decodes only the crop window of a JPEG (``decode_and_crop_jpeg``); the crop and
-flip come from stateless random ops keyed by (seed, epoch, position in the epoch), so a
-resumed epoch (``skip_batches``) gives every remaining sample the crop it would have had.
+Training decodes only the crop window of a JPEG (``decode_and_crop_jpeg``); the crop, flip,
+auto-augmentation and erasing come from stateless random ops keyed by (seed, epoch,
+position in the epoch), so a resumed epoch (``skip_batches``) gives every remaining sample
+the view it would have had.
 Eval decodes the whole file through ``preprocess.eval_image``, the function predict and the
 exported SavedModel use.
 
@@ -93,7 +94,9 @@ def _build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest) 
 
         def train_view(path: tf.Tensor, position: tf.Tensor) -> tf.Tensor:
             key = tf.random.experimental.stateless_fold_in(base_key, position)
-            return preprocess.train_image(tf.io.read_file(path), key, image_size, crop)
+            return preprocess.train_image(
+                tf.io.read_file(path), key, image_size, crop, augment=request.augment,
+                random_erasing=request.random_erasing, exif=request.exif)
 
         def load_train(path: tf.Tensor, label: tf.Tensor, position: tf.Tensor):
             return train_view(path, position), label, position
@@ -115,7 +118,8 @@ def _build(files: Sequence[str], labels: Sequence[int], request: LoaderRequest) 
         indices = order.eval_indices(len(files), shard)
 
         def load_eval(path: tf.Tensor, label: tf.Tensor):
-            return preprocess.eval_image(tf.io.read_file(path), image_size), label
+            return preprocess.eval_image(tf.io.read_file(path), image_size,
+                                         request.exif), label
 
         ds = tf.data.Dataset.from_tensor_slices(
             (files_arr[indices].astype(str), labels_arr[indices])

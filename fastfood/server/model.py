@@ -34,8 +34,8 @@ class ServedModel:
         self.display_names = tuple(info.display_names) or self.classes
         self.image_size = int(info.image_size)
         self.forward = Forward(model, self.image_size, info.temperature)
-        size = self.image_size
-        self._decode = tf.function(lambda contents: eval_image(contents, size),
+        size, exif = self.image_size, info.exif
+        self._decode = tf.function(lambda contents: eval_image(contents, size, exif),
                                    input_signature=[tf.TensorSpec([], tf.string)])
         self._tf = tf
 

@@ -181,7 +181,8 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         request = LoaderRequest(kind=kind, image_size=config.model.image_size,
                                 seed=config.train.seed, crop=lcfg.train_crop,
                                 num_threads=lcfg.num_threads, skips=skips,
-                                max_pixels=lcfg.max_pixels)
+                                max_pixels=lcfg.max_pixels, augment=lcfg.augment,
+                                random_erasing=lcfg.random_erasing, exif=lcfg.exif == "on")
         run = Run(config, plan, parts,
                   TrainFeed(strategy, plan, spec.train.files, spec.train.labels, request),
                   EvalFeed(strategy, plan, spec.val.files, spec.val.labels, request),

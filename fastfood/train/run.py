@@ -139,7 +139,7 @@ class Run:
         keep, dropped = [], []
         for i, path in enumerate(self.evals.files):
             try:
-                eval_image(tf.io.read_file(path), size)
+                eval_image(tf.io.read_file(path), size, self.config.loader.exif == "on")
                 keep.append(i)
             except tf.errors.OpError as one:
                 dropped.append((path, first_line(one)[:200]))
