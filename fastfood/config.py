@@ -41,6 +41,8 @@ XLA_MODES = ("auto", "on", "off")
 NORMS = ("auto", "batch", "none")
 #: The decay of the learning rate after the warm-up.
 SCHEDULES = ("linear", "cosine")
+#: Loss weights per class: none, or balanced (n / (k * n_c) from the training split).
+CLASS_WEIGHTS = ("none", "balanced")
 
 #: Where Food-101's validation split comes from: carved out of meta/train.txt, or
 #: meta/test.txt itself (runs saved before the test split existed).
@@ -251,6 +253,10 @@ class TrainConfig(_Checked):
     schedule: str = setting("linear", "Decay after the warm-up.", choices=SCHEDULES)
     label_smoothing: float = setting(0.0, "Share of the target spread evenly over all "
                                      "classes.", rule=between(0, 1))
+    class_weight: str = setting(
+        "none", "Weight each example's loss by its class: balanced = n / (k * n_c) from the "
+        "training split's counts (every class weighs the same in an epoch; for imbalanced "
+        "folders).", choices=CLASS_WEIGHTS)
     head_lr_mult: float = setting(1.0, "fc8 learns at lr times this (e.g. 10 for a fresh head "
                                   "on pretrained weights).", rule=above(0))
     momentum: float = setting(0.9, rule=between(0, 1))

@@ -23,7 +23,7 @@ from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError
 from fastfood.loaders.request import LoaderRequest
 from fastfood.loaders.skips import SkipLog
-from fastfood.train import distribute, precision, recipe, setup
+from fastfood.train import class_weights, distribute, precision, recipe, setup
 from fastfood.train.checkpoints import Checkpoints, write_folder
 from fastfood.train.feeds import EvalFeed, TrainFeed, decodes_on_gpu
 from fastfood.train.lockstep import Lockstep, StopFlag
@@ -158,9 +158,12 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     previous_policy = keras.mixed_precision.global_policy().name
     precision.apply(prec)
     keras.utils.set_random_seed(config.train.seed)
+    weights = class_weights.for_run(config.train.class_weight, spec.train.labels,
+                                    config.model.num_classes)
     try:
         parts = setup.build(config, strategy, plan, loss_scale=prec.loss_scale,
-                            jit_compile=xla, load_weights=not continuing)
+                            jit_compile=xla, load_weights=not continuing,
+                            class_weights=weights)
         with strategy.scope():
             ckpts = Checkpoints(write_folder(run_dir, chief, task), parts.model,
                                 parts.optimizer, keep=config.train.keep_checkpoints,
@@ -177,6 +180,8 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         scope = train_step.xla_scope(parts.model, strategy, xla)
         _banner(log, config, spec, plan, run_dir, pos, (good, bad), prec,
                 xla_line(scope, xla_reason), strategy, kind)
+        if weights is not None:
+            log.say(class_weights.describe(weights))
         skips = SkipLog()
         request = LoaderRequest(kind=kind, image_size=config.model.image_size,
                                 seed=config.train.seed, crop=lcfg.train_crop,
@@ -196,7 +201,8 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     summary.update(run_dir=str(run_dir), precision=prec.policy,
                    xla=train_step.is_compiled(scope), xla_scope=scope, loader=kind,
                    strategy=distribute.layout(strategy).kind,
-                   replicas=int(strategy.num_replicas_in_sync))
+                   replicas=int(strategy.num_replicas_in_sync),
+                   class_weights=list(weights) if weights is not None else None)
     if chief:
         rundir.write_json(run_dir / rundir.SUMMARY, summary)
     return summary

@@ -86,12 +86,15 @@ class Parts:
 
 
 def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
-          jit_compile: bool, load_weights: bool = True) -> Parts:
+          jit_compile: bool, load_weights: bool = True,
+          class_weights: Any = None) -> Parts:
     """Model, optimizer (on the recipe's schedule) and steps under the strategy's scope.
 
     `config` is resolved (`fastfood.train.recipe.resolve`: no 'auto' or None left).
     `load_weights=False` for a run about to be restored from its checkpoint (no need to
-    read the pretrained file). Set the precision policy before calling.
+    read the pretrained file). `class_weights`: one loss weight per class
+    (`fastfood.train.class_weights.for_run`), None for none. Set the precision policy
+    before calling.
     """
     from fastfood import model as models
     from fastfood.train.schedule import lr_schedule
@@ -112,7 +115,8 @@ def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
     def train_step(variables: Any = None) -> Any:
         return make_train_step(model, optimizer, strategy, global_batch=plan.global_batch,
                                weight_decay=tcfg.weight_decay, jit_compile=jit_compile,
-                               variables=variables, label_smoothing=tcfg.label_smoothing)
+                               variables=variables, label_smoothing=tcfg.label_smoothing,
+                               class_weights=class_weights)
 
     return Parts(
         model, optimizer, train_step(),
