@@ -74,6 +74,33 @@ SCRATCH_CROP = "square"
 CPU_SAVE_EVERY = 500
 
 
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as 2h, 30m, 90s, 1h30m or 45 (seconds); '' is 0 (no
+    limit). ValueError for anything else."""
+    import re
+
+    text = str(text).strip().lower()
+    if not text:
+        return 0.0
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or re.sub(r"\s+", "", "".join(n + u for n, u in parts)) != \
+            re.sub(r"\s+", "", text):
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _is_duration(text: Any) -> bool:
+    try:
+        return isinstance(text, str) and parse_duration(text) >= 0
+    except ValueError:
+        return False
+
+
 def is_random_init(weights: str | None) -> bool:
     """Whether `--weights` means random initialisation (none, or nothing given)."""
     return weights is None or str(weights).strip().lower() in ("", "none")
@@ -279,6 +306,14 @@ class TrainConfig(_Checked):
     keep_checkpoints: int = setting(3, flag="", rule=whole(1))
     max_steps: int = setting(0, "Stop after N steps (0: epochs x steps per epoch).",
                              rule=whole(0))
+    patience: int = setting(
+        0, "Stop when val top-1 has not improved for N validations in a row (0: never); best/ "
+        "keeps the best weights, which predict, evaluate and export use.", rule=whole(0))
+    time_limit: str = setting(
+        "", "Train for at most this long in all (2h, 30m, 90s, 1h30m; a resumed run counts "
+        "the time before): after a few steps the LR schedule is fitted to the time left, and "
+        "the run ends with a validation and a clean save.",
+        rule=(_is_duration, "a duration like 2h, 30m or 90s"))
     strict: bool = setting(False, "Stop (with a checkpoint) on the first image that fails to "
                            "decode, instead of naming it and going on.")
     seed: int = setting(0, rule=whole(0))

@@ -83,6 +83,7 @@ class Parts:
     train_step: Any  # (images, labels) of one global batch -> logs
     head_step: Any  # fc8 only, while the backbone is frozen; None when it never is
     eval_step: Any
+    schedule: Any = None  # the optimizer's LR schedule (a --time-limit refits its length)
 
 
 def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
@@ -122,4 +123,5 @@ def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
         model, optimizer, train_step(),
         train_step(models.head_variables(model)) if tcfg.freeze_epochs else None,
         make_eval_step(model, strategy, num_classes=config.model.num_classes),
+        schedule,
     )
