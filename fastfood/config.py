@@ -306,6 +306,10 @@ class TrainConfig(_Checked):
     keep_checkpoints: int = setting(3, flag="", rule=whole(1))
     max_steps: int = setting(0, "Stop after N steps (0: epochs x steps per epoch).",
                              rule=whole(0))
+    ema: float = setting(
+        0.0, "Keep an exponential moving average of the weights with this decay (e.g. "
+        "0.999; 0: off): validation, best/, final/ and so predict, evaluate and export use "
+        "the averaged weights.", rule=between(0, 1))
     patience: int = setting(
         0, "Stop when val top-1 has not improved for N validations in a row (0: never); best/ "
         "keeps the best weights, which predict, evaluate and export use.", rule=whole(0))

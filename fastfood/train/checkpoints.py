@@ -86,12 +86,14 @@ class Checkpoints:
     """
 
     def __init__(self, run_dir: str | Path, model: Any, optimizer: Any, *, keep: int = 3,
-                 source: str | Path | None = None, save_every_s: float = 0.0):
+                 source: str | Path | None = None, save_every_s: float = 0.0,
+                 ema: Any = None):
         """`run_dir`: where this process writes. `source`: the run's own folder, where
         restores read from; a worker of a cluster that is not the chief writes into a
         scratch folder of its own (every worker must take part in a save) that is
         removed after each save, and restores from the chief's checkpoints in `source`.
-        `save_every_s`: `timer_due()` says a save is due this long after the last (0: never)."""
+        `save_every_s`: `timer_due()` says a save is due this long after the last (0: never).
+        `ema`: the run's fastfood.train.ema.Ema, saved with the rest as `ema`."""
         import tensorflow as tf
 
         self.run_dir = Path(run_dir)
@@ -115,6 +117,9 @@ class Checkpoints:
                                         name="fitted_steps"),
         }
         self._objects = {"model": model, "optimizer": optimizer, **self._vars, **self._state}
+        self._ema = ema
+        if ema is not None:
+            self._objects["ema"] = ema.trackable
         self.checkpoint = tf.train.Checkpoint(**self._objects)
         _set_aside_bad_state(self.run_dir / CKPT_DIR)
         self.manager = tf.train.CheckpointManager(
@@ -239,6 +244,8 @@ class Checkpoints:
         required = ("model", "optimizer", *self._vars)
         objects = {k: v for k, v in self._objects.items() if k in required or k in held}
         tf.train.Checkpoint(**objects).restore(path).assert_existing_objects_matched()
+        if self._ema is not None and "ema" not in held:  # --ema added on resume
+            self._ema.reset()
 
 
 def _write_error(prefix: Path, err: BaseException, previous: str | None, run_dir: Path):

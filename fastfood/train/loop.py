@@ -139,7 +139,8 @@ def finish(run: Run, pos: Position, stop: StopFlag, *, stopped: str, short_epoch
         if run.last_val is None or run.last_val["step"] != pos.step:
             run.validate(pos)
         run.save(pos, logs if ended else None)
-        run.ckpts.save_final()
+        with run.averaged():
+            run.ckpts.save_final()
     run.ckpts.clean_scratch()
     run.log.close()
     return run.summary(pos, stopped, exit_code, short_epochs, started, ended)
@@ -195,7 +196,8 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         with strategy.scope():
             ckpts = Checkpoints(write_folder(run_dir, chief, task), parts.model,
                                 parts.optimizer, keep=config.train.keep_checkpoints,
-                                source=run_dir, save_every_s=config.train.save_every_s)
+                                source=run_dir, save_every_s=config.train.save_every_s,
+                                ema=parts.ema)
             pos = ckpts.restore() if continuing else None
         state = ckpts.restored_state
         budget = TimeBudget(limit_s=parse_duration(config.train.time_limit),

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator
 
 from fastfood.config import RunConfig
@@ -61,20 +61,26 @@ class Run:
 
         if not self.evals.files:
             return None
-        try:
-            result = evaluate(self.parts.eval_step, *self.evals.batches())
-        except tf.errors.OpError:
-            if not self._drop_undecodable_val_files():
-                raise
-            result = evaluate(self.parts.eval_step, *self.evals.batches())
-        self.log.val(pos, result)
-        self.patience.record(result["top1"] > self.best_top1)
-        if result["top1"] > self.best_top1:
-            self.best_top1 = result["top1"]
-            self.ckpts.save_best(pos.step, result["top1"])
+        with self.averaged():  # with --ema, the average is what is validated and kept
+            try:
+                result = evaluate(self.parts.eval_step, *self.evals.batches())
+            except tf.errors.OpError:
+                if not self._drop_undecodable_val_files():
+                    raise
+                result = evaluate(self.parts.eval_step, *self.evals.batches())
+            self.log.val(pos, result)
+            self.patience.record(result["top1"] > self.best_top1)
+            if result["top1"] > self.best_top1:
+                self.best_top1 = result["top1"]
+                self.ckpts.save_best(pos.step, result["top1"])
         self.last_val = {**result, "step": pos.step}
         self.log.pause()
         return result
+
+    def averaged(self) -> Any:
+        """A block in which the model holds the weights validation and inference use: the
+        EMA with --ema (`fastfood.train.ema`), else the trained ones as they are."""
+        return self.parts.ema.applied() if self.parts.ema is not None else nullcontext()
 
     def save(self, pos: Position, logs: dict | None = None) -> str:
         """A checkpoint of `pos`; with `logs`, refused if the loss is not finite."""

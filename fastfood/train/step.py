@@ -64,7 +64,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
                     weight_decay: float, variables: list | None = None,
                     jit_compile: bool = False, l2_fn: LossFn | None = None,
                     label_smoothing: float = 0.0,
-                    class_weights: Sequence[float] | None = None) -> Callable:
+                    class_weights: Sequence[float] | None = None,
+                    ema: Any = None) -> Callable:
     """A tf.function `train_step((images, labels)) -> dict of scalar tensors`, for one
     global batch (a distributed one under a strategy: an element of its iterator).
 
@@ -79,7 +80,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
     of the model's trainable variables so either subset can be applied. What XLA compiles
     is `xla_scope`'s answer. With several replicas, synchronised batch norm's moments go
     through one all-reduce per layer (`fastfood.train.sync_bn`), and each replica draws
-    its own dropout masks (`fastfood.train.replica_dropout`).
+    its own dropout masks (`fastfood.train.replica_dropout`). With `ema`
+    (`fastfood.train.ema.Ema`) the average of the weights takes a step after each update.
     """
     import tensorflow as tf
 
@@ -140,6 +142,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
     def train_step(batch: Any) -> dict:
         images, labels = batch
         logs = strategy.run(replica_step, args=(images, labels))
+        if ema is not None:
+            ema.update()
         return reduce_logs(strategy, logs)
 
     return train_step
