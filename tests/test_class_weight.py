@@ -1,13 +1,9 @@
-"""--class-weight balanced: the weights' rule, the weighted loss of one step by hand, the
-same step on two replicas, and an imbalanced run that resumes exactly."""
+"""--class-weight balanced: the weights' rule, the weighted loss of one step by hand, and an
+imbalanced run that resumes exactly (two replicas: tests/test_knobs_two_replicas.py)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -65,59 +61,6 @@ def test_weighted_step_loss_matches_hand_computed():
     assert abs(expected - nll.mean()) > 1e-3  # the weights change the value
     logs = step((images, labels))
     assert float(logs["xent"]) == pytest.approx(expected, rel=1e-5)
-
-
-TWO_REPLICAS = textwrap.dedent(
-    """
-    import json
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-    from fastfood.train import distribute
-    from fastfood.train.step import make_optimizer, make_train_step
-    from tests.test_class_weight import _tiny_model
-
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, (8, 8, 8, 3)).astype(np.uint8)
-    labels = np.array([0, 0, 0, 0, 1, 0, 2, 0], np.int32)
-
-    def run(strategy):
-        with strategy.scope():
-            model = _tiny_model()
-            opt = make_optimizer(0.05, 0.9, loss_scale=False)
-            opt.build(model.trainable_variables)
-        step = make_train_step(model, opt, strategy, global_batch=8, weight_decay=0.0,
-                               l2_fn=lambda m: tf.constant(0.0), class_weights=(0.4, 3.0, 3.0))
-        n = strategy.num_replicas_in_sync
-        ds = distribute.distribute(
-            strategy, lambda shard, batch, device: tf.data.Dataset.from_tensors(
-                (images[shard[0] * batch:(shard[0] + 1) * batch],
-                 labels[shard[0] * batch:(shard[0] + 1) * batch])).repeat(3),
-            8 // n, placement="single" if n == 1 else "mirrored", on_device=False)
-        it = iter(ds)
-        xent = [float(step(next(it))["xent"]) for _ in range(3)]
-        return {"xent": xent, "kernel": model.get_layer("fc8").kernel.numpy().ravel()[:12].tolist()}
-
-    print("RESULT " + json.dumps({"one": run(distribute.make_strategy()),
-                                  "two": run(distribute.make_strategy(devices=["/cpu:0", "/cpu:1"]))}))
-    """
-)
-
-
-@pytest.mark.slow
-def test_two_replicas_weigh_the_loss_as_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", TWO_REPLICAS], capture_output=True, text=True,
-                          env=env, timeout=300, cwd=root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(next(line for line in proc.stdout.splitlines()
-                             if line.startswith("RESULT "))[7:])
-    assert result["two"]["xent"] == pytest.approx(result["one"]["xent"], rel=1e-4)
-    assert result["two"]["kernel"] == pytest.approx(result["one"]["kernel"], rel=1e-4, abs=1e-6)
 
 
 def _config(root, run, **train):
