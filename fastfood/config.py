@@ -46,6 +46,8 @@ XLA_MODES = ("auto", "on", "off")
 NORMS = ("auto", "batch", "none")
 #: The decay of the learning rate after the warm-up.
 SCHEDULES = ("linear", "cosine")
+#: Loss weights per class: none, or balanced (n / (k * n_c) from the training split).
+CLASS_WEIGHTS = ("none", "balanced")
 
 #: Where Food-101's validation split comes from: carved out of meta/train.txt, or
 #: meta/test.txt itself (runs saved before the test split existed).
@@ -75,6 +77,33 @@ FINETUNE_CROP = "inception"
 SCRATCH_CROP = "square"
 #: --save-every without a value, on CPUs; on GPUs it is 0 (only the timed saves).
 CPU_SAVE_EVERY = 500
+
+
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as 2h, 30m, 90s, 1h30m or 45 (seconds); '' is 0 (no
+    limit). ValueError for anything else."""
+    import re
+
+    text = str(text).strip().lower()
+    if not text:
+        return 0.0
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or re.sub(r"\s+", "", "".join(n + u for n, u in parts)) != \
+            re.sub(r"\s+", "", text):
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _is_duration(text: Any) -> bool:
+    try:
+        return isinstance(text, str) and parse_duration(text) >= 0
+    except ValueError:
+        return False
 
 
 def is_random_init(weights: str | None) -> bool:
@@ -265,6 +294,10 @@ class TrainConfig(_Checked):
     schedule: str = setting("linear", "Decay after the warm-up.", choices=SCHEDULES)
     label_smoothing: float = setting(0.0, "Share of the target spread evenly over all "
                                      "classes.", rule=between(0, 1))
+    class_weight: str = setting(
+        "none", "Weight each example's loss by its class: balanced = n / (k * n_c) from the "
+        "training split's counts (every class weighs the same in an epoch; for imbalanced "
+        "folders).", choices=CLASS_WEIGHTS)
     head_lr_mult: float = setting(1.0, "fc8 learns at lr times this (e.g. 10 for a fresh head "
                                   "on pretrained weights).", rule=above(0))
     momentum: float = setting(0.9, rule=between(0, 1))
@@ -287,6 +320,18 @@ class TrainConfig(_Checked):
     keep_checkpoints: int = setting(3, flag="", rule=whole(1))
     max_steps: int = setting(0, "Stop after N steps (0: epochs x steps per epoch).",
                              rule=whole(0))
+    ema: float = setting(
+        0.0, "Keep an exponential moving average of the weights with this decay (e.g. "
+        "0.999; 0: off): validation, best/, final/ and so predict, evaluate and export use "
+        "the averaged weights.", rule=between(0, 1))
+    patience: int = setting(
+        0, "Stop when val top-1 has not improved for N validations in a row (0: never); best/ "
+        "keeps the best weights, which predict, evaluate and export use.", rule=whole(0))
+    time_limit: str = setting(
+        "", "Train for at most this long in all (2h, 30m, 90s, 1h30m; a resumed run counts "
+        "the time before): after a few steps the LR schedule is fitted to the time left, and "
+        "the run ends with a validation and a clean save.",
+        rule=(_is_duration, "a duration like 2h, 30m or 90s"))
     strict: bool = setting(False, "Stop (with a checkpoint) on the first image that fails to "
                            "decode, instead of naming it and going on.")
     seed: int = setting(0, rule=whole(0))

@@ -136,6 +136,26 @@ def read_info(run_dir: str | Path) -> RunInfo:
     return RunInfo(path, config, tuple(classes["classes"]), tuple(classes["display_names"]),
                    convention)
 
+def ema_targets(model: Any) -> list:
+    """The weights an EMA averages (fastfood.train.ema), in the order a checkpoint's
+    `ema/shadow` holds them: every float weight of the model."""
+    return [w for w in model.weights if "float" in str(w.dtype)]
+
+
+def read_weights(model: Any, path: str) -> None:
+    """Read a checkpoint's model weights into `model` (asserting every one matched); where
+    the checkpoint also holds an EMA of them (a full ckpt/ save of a run trained with
+    --ema), the average is what is read, as best/ and final/ of such a run hold it."""
+    import tensorflow as tf
+
+    tf.train.Checkpoint(model=model).read(path).expect_partial() \
+        .assert_existing_objects_matched()
+    held = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+    if "ema" in held:
+        tf.train.Checkpoint(ema=tf.train.Checkpoint(shadow=ema_targets(model))) \
+            .read(path).expect_partial().assert_existing_objects_matched()
+
+
 def restore_weights(model: Any, run_dir: str | Path) -> tuple[str, str]:
     """Load trained weights into `model`: best/, else final/, else the latest ckpt/.
 
@@ -155,8 +175,7 @@ def restore_weights(model: Any, run_dir: str | Path) -> tuple[str, str]:
         if not path:
             continue
         try:  # read(): final/ is a model-only write() without the save_counter restore() wants
-            tf.train.Checkpoint(model=model).read(path).expect_partial() \
-                .assert_existing_objects_matched()
+            read_weights(model, path)
         except (tf.errors.OpError, AssertionError, ValueError, IndexError) as err:
             problems.append(f"{path} ({type(err).__name__})")
             continue

@@ -153,14 +153,13 @@ def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -
     each read with `Checkpoint.read()` and checked to have matched every model variable);
     `--model PATH` is read the same way.
     """
-    from fastfood.rundir import restore_weights
+    from fastfood.rundir import read_weights, restore_weights
 
     if model_path is None:
         return restore_weights(model, run_dir)
     path = str(Path(model_path).expanduser())
     try:
-        tf.train.Checkpoint(model=model).read(path).expect_partial() \
-            .assert_existing_objects_matched()
+        read_weights(model, path)
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as err:
         # IndexError: TF's reader on a truncated data file ('Read less bytes than requested')
         first = first_line(err)

@@ -86,12 +86,14 @@ class Checkpoints:
     """
 
     def __init__(self, run_dir: str | Path, model: Any, optimizer: Any, *, keep: int = 3,
-                 source: str | Path | None = None, save_every_s: float = 0.0):
+                 source: str | Path | None = None, save_every_s: float = 0.0,
+                 ema: Any = None):
         """`run_dir`: where this process writes. `source`: the run's own folder, where
         restores read from; a worker of a cluster that is not the chief writes into a
         scratch folder of its own (every worker must take part in a save) that is
         removed after each save, and restores from the chief's checkpoints in `source`.
-        `save_every_s`: `timer_due()` says a save is due this long after the last (0: never)."""
+        `save_every_s`: `timer_due()` says a save is due this long after the last (0: never).
+        `ema`: the run's fastfood.train.ema.Ema, saved with the rest as `ema`."""
         import tensorflow as tf
 
         self.run_dir = Path(run_dir)
@@ -104,7 +106,21 @@ class Checkpoints:
                                           name="batch_in_epoch"),
             "best_top1": tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_top1"),
         }
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **self._vars)
+        # What stopping early counts (fastfood.train.budget), kept apart: a checkpoint of an
+        # earlier version has none of them and restores with their defaults.
+        self._state = {
+            "bad_validations": tf.Variable(0, dtype=tf.int64, trainable=False,
+                                           name="bad_validations"),
+            "train_seconds": tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                         name="train_seconds"),
+            "fitted_steps": tf.Variable(0, dtype=tf.int64, trainable=False,
+                                        name="fitted_steps"),
+        }
+        self._objects = {"model": model, "optimizer": optimizer, **self._vars, **self._state}
+        self._ema = ema
+        if ema is not None:
+            self._objects["ema"] = ema.trackable
+        self.checkpoint = tf.train.Checkpoint(**self._objects)
         _set_aside_bad_state(self.run_dir / CKPT_DIR)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.run_dir / CKPT_DIR), max_to_keep=max(1, keep),
@@ -119,6 +135,7 @@ class Checkpoints:
         self._model = model
         self.last_saved_step = -1
         self.restored_best_top1 = -1.0
+        self.restored_state: dict[str, float] = {k: 0 for k in self._state}
         self.save_every_s = save_every_s
         self._saved_at = time.monotonic()
 
@@ -126,9 +143,11 @@ class Checkpoints:
         """Whether the wall-clock interval since the last save (or the start) has passed."""
         return time.monotonic() - self._saved_at >= self.save_every_s > 0
 
-    def save(self, pos: Position, best_top1: float = -1.0) -> str:
+    def save(self, pos: Position, best_top1: float = -1.0,
+             state: dict[str, float] | None = None) -> str:
         """Write a checkpoint for this position (once per step number), with the best
-        validation top-1 so far."""
+        validation top-1 so far and the early-stop `state` (bad_validations, train_seconds,
+        fitted_steps)."""
         import tensorflow as tf
 
         if pos.step == self.last_saved_step:
@@ -137,6 +156,8 @@ class Checkpoints:
                            ("batch_in_epoch", pos.batch_in_epoch),
                            ("best_top1", best_top1)):
             self._vars[key].assign(value)
+        for key, value in (state or {}).items():
+            self._state[key].assign(value)
         try:
             path = self.manager.save(checkpoint_number=pos.step)
         except (tf.errors.OpError, OSError) as err:
@@ -193,7 +214,7 @@ class Checkpoints:
         paths = list(reversed(listed or _prefixes_on_disk(self.source / CKPT_DIR)))
         for i, path in enumerate(paths):
             try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
+                self._restore_from(path)
             except Exception as err:  # noqa: BLE001 - a broken file must not end the run
                 older = "; trying an older one" if i + 1 < len(paths) else ""
                 print(f"fastfood: checkpoint {path} is unreadable ({type(err).__name__}){older}",
@@ -201,6 +222,7 @@ class Checkpoints:
                 continue
             self.last_saved_step = int(self._vars["step"].numpy())
             self.restored_best_top1 = float(self._vars["best_top1"].numpy())
+            self.restored_state = {k: v.numpy().item() for k, v in self._state.items()}
             return Position(
                 step=int(self._vars["step"].numpy()),
                 epoch=int(self._vars["epoch"].numpy()),
@@ -211,6 +233,19 @@ class Checkpoints:
 
             raise FastfoodError(f"no readable checkpoint in {self.source / CKPT_DIR}")
         return None
+
+
+    def _restore_from(self, path: str) -> None:
+        """Restore every object the checkpoint holds; those it has none of (saved by an
+        earlier version, or before a setting added them) keep their starting values."""
+        import tensorflow as tf
+
+        held = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+        required = ("model", "optimizer", *self._vars)
+        objects = {k: v for k, v in self._objects.items() if k in required or k in held}
+        tf.train.Checkpoint(**objects).restore(path).assert_existing_objects_matched()
+        if self._ema is not None and "ema" not in held:  # --ema added on resume
+            self._ema.reset()
 
 
 def _write_error(prefix: Path, err: BaseException, previous: str | None, run_dir: Path):

@@ -61,15 +61,25 @@ class Lockstep:
         """Whether this step boundary is one where the workers compare wishes."""
         return step % self.every == 0
 
-    def agree(self, stop: bool, save: bool) -> tuple[bool, bool]:
-        """(stop, save) as agreed by every worker; call on every worker at the same
-        boundary. A stop wished by any worker stops all; so does a save."""
+    def agree(self, *wishes: bool) -> tuple[bool, ...]:
+        """The wishes (stop, save, out of time, ...) as agreed by every worker; call on
+        every worker at the same boundary. A wish of any worker is every worker's."""
         if self._agree is None:
-            return stop, save
+            return tuple(bool(w) for w in wishes)
         import tensorflow as tf
 
-        total = self._agree(tf.constant([float(stop), float(save)], tf.float32)).numpy()
-        return bool(total[0] > 0), bool(total[1] > 0)
+        total = self._agree(tf.constant([float(w) for w in wishes], tf.float32)).numpy()
+        return tuple(bool(t > 0) for t in total)
+
+    def mean(self, value: float) -> float:
+        """The mean of `value` over the workers (each contributes it once), the same on
+        every worker; call on every worker at the same boundary."""
+        if self._agree is None:
+            return float(value)
+        import tensorflow as tf
+
+        total = self._agree(tf.constant([float(value), 1.0], tf.float64)).numpy()
+        return float(total[0] / total[1])
 
 
 def _make_agree(strategy: Any) -> Any:

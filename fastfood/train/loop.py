@@ -15,15 +15,18 @@ counter (restored with it) keeps the LR schedule on the same curve.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from typing import IO, Any
 
 from fastfood import machine, rundir
-from fastfood.config import RunConfig
+from fastfood.config import RunConfig, parse_duration
 from fastfood.errors import FastfoodError
 from fastfood.loaders.request import LoaderRequest
 from fastfood.loaders.skips import SkipLog
-from fastfood.train import distribute, precision, recipe, setup
+from fastfood.train import class_weights, distribute, precision, recipe, setup
+from fastfood.train.budget import Patience, TimeBudget
 from fastfood.train.checkpoints import Checkpoints, write_folder
 from fastfood.train.feeds import EvalFeed, TrainFeed, decodes_on_gpu
 from fastfood.train.lockstep import Lockstep, StopFlag
@@ -37,14 +40,22 @@ from fastfood.train.run import Run
 
 def train_loop(run: Run, pos: Position, stop: StopFlag) -> dict:
     """Train from `pos` to the plan's last step (or a stop), validating and saving on the
-    way; returns the summary. Each decision reads top to bottom in the body below."""
+    way; returns the summary. Each decision reads top to bottom in the body below.
+
+    A signal stops the run with a checkpoint to resume from (exit 130/143); patience
+    spent or the time limit reached end it cleanly instead (a final validation and save,
+    exit 0). A --time-limit fits the plan's length to the time once, after a few steps."""
     import tensorflow as tf
 
     plan, tcfg, log = run.plan, run.config.train, run.log
-    started, stopped, short_epochs, logs = time.perf_counter(), "", 0, None
+    started, stopped, ended, short_epochs, logs = time.perf_counter(), "", "", 0, None
     if pos.step >= plan.total_steps:
         log.say(f"already trained {pos.step} of {plan.total_steps} steps; nothing to do")
-    while pos.step < plan.total_steps and not stopped:
+    elif run.lockstep.agree(run.budget.out_of_time)[0]:
+        ended = "time limit"
+        log.say(f"the --time-limit {tcfg.time_limit} is spent ({run.budget.elapsed():.0f} s "
+                "trained); resume with a larger one to train on")
+    while pos.step < plan.total_steps and not stopped and not ended:
         epoch, first, iterator = pos.epoch, pos, run.train.at(pos)
         step_fn = run.step_fn(epoch)
         log.start_epoch(pos, min(plan.steps_per_epoch,
@@ -67,6 +78,7 @@ def train_loop(run: Run, pos: Position, stop: StopFlag) -> dict:
                     run.image_grid(batch)
                 logs = step_fn(batch)
             pos = pos.advance(plan.steps_per_epoch)
+            run.budget.stepped(pos.step)
             ends = pos.epoch != epoch or pos.step == plan.total_steps
             with run.guard(pos):
                 if log.stepped() or ends:
@@ -74,30 +86,46 @@ def train_loop(run: Run, pos: Position, stop: StopFlag) -> dict:
                 run.report_skips(pos)
                 want_save = False
                 if run.lockstep.due(pos.step) or ends:
-                    want_stop, want_save = run.lockstep.agree(bool(stop.signum),
-                                                              run.ckpts.timer_due())
+                    want_stop, want_save, late = run.lockstep.agree(
+                        bool(stop.signum), run.ckpts.timer_due(), run.budget.out_of_time)
                     if want_stop:
                         stopped = stop.name or "a peer worker's signal"
                         break
+                    if late:
+                        ended = "time limit"
+                        break
+                    if run.budget.fit_due(pos.step):
+                        plan = run.fit_to_time(pos)
+                        ends = ends or pos.step >= plan.total_steps
                 if ends:
                     break
                 if tcfg.val_every and pos.step % tcfg.val_every == 0:
                     run.validate(pos)
+                    if run.patience_spent():
+                        ended = "patience"
+                        break
                 if want_save or (tcfg.save_every and pos.step % tcfg.save_every == 0):
                     run.save(pos, logs)
         log.end_epoch()
-        if not stopped and (pos.epoch != epoch or pos.step >= plan.total_steps):
+        if not stopped and not ended and (pos.epoch != epoch or pos.step >= plan.total_steps):
             with run.guard(pos):
                 run.validate(pos)
                 run.save(pos)
+                if run.patience_spent():
+                    ended = "patience"
+    if ended:
+        log.say(f"ending at step {pos.step} of {plan.total_steps}: "
+                + ("--patience " + str(tcfg.patience) + ": val top-1 has not improved for "
+                   f"{run.patience.bad} validations; best/ keeps the best weights"
+                   if ended == "patience" else f"--time-limit {tcfg.time_limit} reached"))
     return finish(run, pos, stop, stopped=stopped, short_epochs=short_epochs, started=started,
-                  logs=logs)
+                  logs=logs, ended=ended)
 
 
 def finish(run: Run, pos: Position, stop: StopFlag, *, stopped: str, short_epochs: int,
-           started: float, logs: dict | None) -> dict:
+           started: float, logs: dict | None, ended: str = "") -> dict:
     """The last save: a stop's checkpoint (refused over a diverged loss), or the final
-    validation and weights."""
+    validation and weights (also when patience or the time limit ended the run)."""
     if stopped:
         path = run.save(pos, logs)
         if run.ckpts.scratch:  # this worker's copy is gone; the chief's is the run's
@@ -110,11 +138,12 @@ def finish(run: Run, pos: Position, stop: StopFlag, *, stopped: str, short_epoch
         exit_code = 0
         if run.last_val is None or run.last_val["step"] != pos.step:
             run.validate(pos)
-        run.save(pos)
-        run.ckpts.save_final()
+        run.save(pos, logs if ended else None)
+        with run.averaged():
+            run.ckpts.save_final()
     run.ckpts.clean_scratch()
     run.log.close()
-    return run.summary(pos, stopped, exit_code, short_epochs, started)
+    return run.summary(pos, stopped, exit_code, short_epochs, started, ended)
 
 
 def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = None,
@@ -158,14 +187,26 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     previous_policy = keras.mixed_precision.global_policy().name
     precision.apply(prec)
     keras.utils.set_random_seed(config.train.seed)
+    weights = class_weights.for_run(config.train.class_weight, spec.train.labels,
+                                    config.model.num_classes)
     try:
         parts = setup.build(config, strategy, plan, loss_scale=prec.loss_scale,
-                            jit_compile=xla, load_weights=not continuing)
+                            jit_compile=xla, load_weights=not continuing,
+                            class_weights=weights)
         with strategy.scope():
             ckpts = Checkpoints(write_folder(run_dir, chief, task), parts.model,
                                 parts.optimizer, keep=config.train.keep_checkpoints,
-                                source=run_dir, save_every_s=config.train.save_every_s)
+                                source=run_dir, save_every_s=config.train.save_every_s,
+                                ema=parts.ema)
             pos = ckpts.restore() if continuing else None
+        state = ckpts.restored_state
+        budget = TimeBudget(limit_s=parse_duration(config.train.time_limit),
+                            used_s=float(state["train_seconds"]),
+                            fitted=int(state["fitted_steps"]))
+        if budget.fitted and budget.fitted != plan.total_steps:  # fitted before the resume
+            plan = dataclasses.replace(plan, total_steps=budget.fitted,
+                                       num_epochs=math.ceil(budget.fitted / plan.steps_per_epoch))
+            parts.schedule.refit(budget.fitted)
         config = config.but("model", convention=convention_of(parts.model))
         if chief:
             rundir.write_start(run_dir, config, spec.classes, spec.display_names)
@@ -177,6 +218,8 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
         scope = train_step.xla_scope(parts.model, strategy, xla)
         _banner(log, config, spec, plan, run_dir, pos, (good, bad), prec,
                 xla_line(scope, xla_reason), strategy, kind)
+        if weights is not None:
+            log.say(class_weights.describe(weights))
         skips = SkipLog()
         request = LoaderRequest(kind=kind, image_size=config.model.image_size,
                                 seed=config.train.seed, crop=lcfg.train_crop,
@@ -188,7 +231,9 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
                   EvalFeed(strategy, plan, spec.val.files, spec.val.labels, request),
                   ckpts, log, Lockstep(strategy, multi_worker=multi_worker, every=every),
                   skips, task=task, leader=distribute.coordination_leader(strategy),
-                  best_top1=ckpts.restored_best_top1)
+                  best_top1=ckpts.restored_best_top1,
+                  patience=Patience(config.train.patience, int(state["bad_validations"])),
+                  budget=budget)
         with StopFlag() as stop:
             summary = train_loop(run, (pos or Position()).normalized(plan.steps_per_epoch),
                                  stop)
@@ -197,7 +242,8 @@ def train_and_evaluate(config: RunConfig, *, resume: bool = False, spec: Any = N
     summary.update(run_dir=str(run_dir), precision=prec.policy,
                    xla=train_step.is_compiled(scope), xla_scope=scope, loader=kind,
                    strategy=distribute.layout(strategy).kind,
-                   replicas=int(strategy.num_replicas_in_sync))
+                   replicas=int(strategy.num_replicas_in_sync),
+                   class_weights=list(weights) if weights is not None else None)
     if chief:
         rundir.write_json(run_dir / rundir.SUMMARY, summary)
     return summary
@@ -223,6 +269,12 @@ def _banner(log: RunLog, config: RunConfig, spec: Any, plan: setup.Plan, run_dir
             f"{plan.steps_per_epoch} steps/epoch, {plan.total_steps} steps in "
             f"{plan.num_epochs} epochs"
             + (f"; only fc8 trains for {freeze} epochs" if freeze else ""))
+    stops = [f"patience {config.train.patience} validations"] if config.train.patience else []
+    if config.train.time_limit:
+        stops.append(f"time limit {config.train.time_limit} (the schedule is fitted to it "
+                     "after a few steps)")
+    if stops:
+        log.say("stops early on " + " or ".join(stops))
 
 
 def xla_line(scope: str, reason: str) -> str:

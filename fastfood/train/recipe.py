@@ -92,4 +92,6 @@ def describe(config: RunConfig) -> str:
     return (f"recipe: norm {config.model.norm}, lr {t.lr:g} ({t.schedule} decay), warm-up "
             f"{t.warmup_epochs:g} epochs, crop {config.loader.train_crop}"
             + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")
-            + (f", fc8 lr x{t.head_lr_mult:g}" if t.head_lr_mult != 1 else ""))
+            + (f", fc8 lr x{t.head_lr_mult:g}" if t.head_lr_mult != 1 else "")
+            + (f", class weights {t.class_weight}" if t.class_weight != "none" else "")
+            + (f", EMA of the weights (decay {t.ema:g})" if t.ema else ""))

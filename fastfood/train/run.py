@@ -11,13 +11,14 @@ import dataclasses
 import json
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator
 
 from fastfood.config import RunConfig
 from fastfood.errors import FastfoodError, first_line
 from fastfood.loaders.skips import SkipLog
 from fastfood.train import failures
+from fastfood.train.budget import Patience, TimeBudget
 from fastfood.train.checkpoints import Checkpoints
 from fastfood.train.feeds import EvalFeed, TrainFeed
 from fastfood.train.lockstep import Lockstep
@@ -44,6 +45,8 @@ class Run:
     best_top1: float = -1.0
     last_val: dict | None = None
     val_skipped: list = dataclasses.field(default_factory=list)
+    patience: Patience = dataclasses.field(default_factory=Patience)
+    budget: TimeBudget = dataclasses.field(default_factory=TimeBudget)
 
     def step_fn(self, epoch: int) -> Any:
         """fc8 alone while the backbone is frozen, then the whole network."""
@@ -58,28 +61,64 @@ class Run:
 
         if not self.evals.files:
             return None
-        try:
-            result = evaluate(self.parts.eval_step, *self.evals.batches())
-        except tf.errors.OpError:
-            if not self._drop_undecodable_val_files():
-                raise
-            result = evaluate(self.parts.eval_step, *self.evals.batches())
-        self.log.val(pos, result)
-        if result["top1"] > self.best_top1:
-            self.best_top1 = result["top1"]
-            self.ckpts.save_best(pos.step, result["top1"])
+        with self.averaged():  # with --ema, the average is what is validated and kept
+            try:
+                result = evaluate(self.parts.eval_step, *self.evals.batches())
+            except tf.errors.OpError:
+                if not self._drop_undecodable_val_files():
+                    raise
+                result = evaluate(self.parts.eval_step, *self.evals.batches())
+            self.log.val(pos, result)
+            self.patience.record(result["top1"] > self.best_top1)
+            if result["top1"] > self.best_top1:
+                self.best_top1 = result["top1"]
+                self.ckpts.save_best(pos.step, result["top1"])
         self.last_val = {**result, "step": pos.step}
         self.log.pause()
         return result
+
+    def averaged(self) -> Any:
+        """A block in which the model holds the weights validation and inference use: the
+        EMA with --ema (`fastfood.train.ema`), else the trained ones as they are."""
+        return self.parts.ema.applied() if self.parts.ema is not None else nullcontext()
 
     def save(self, pos: Position, logs: dict | None = None) -> str:
         """A checkpoint of `pos`; with `logs`, refused if the loss is not finite."""
         if logs is not None:
             check_finite(float(logs["loss"]), pos.step, self.config.train.lr,
                          self.ckpts.source)
-        path = self.ckpts.save(pos, self.best_top1)
+        path = self.ckpts.save(pos, self.best_top1, self.state())
         self.log.pause()
         return path
+
+    def state(self) -> dict[str, float]:
+        """What a checkpoint keeps of patience and the time budget."""
+        return {"bad_validations": self.patience.bad, "train_seconds": self.budget.elapsed(),
+                "fitted_steps": self.budget.fitted}
+
+    def patience_spent(self) -> bool:
+        """Whether the workers agree that val top-1 stopped improving; call on every
+        worker after each validation."""
+        return self.lockstep.agree(self.patience.spent)[0]
+
+    def fit_to_time(self, pos: Position) -> Plan:
+        """Fit the schedule's length to the time left, once, as the workers agree; the
+        plan is then the fitted one."""
+        import math
+
+        planned = self.plan.total_steps
+        agreed = self.lockstep.mean(self.budget.estimate(pos.step, planned))
+        total = self.budget.settle(pos.step, planned, agreed)
+        if total != planned:
+            self.parts.schedule.refit(total)
+            self.plan = dataclasses.replace(
+                self.plan, total_steps=total,
+                num_epochs=math.ceil(total / self.plan.steps_per_epoch))
+        self.log.say(f"--time-limit {self.config.train.time_limit}: "
+                     + (f"the schedule now ends at step {total} instead of {planned} "
+                        "(the learning rate decays over the steps that fit)"
+                        if total != planned else f"all {planned} planned steps fit"))
+        return self.plan
 
     def report_skips(self, pos: Position) -> None:
         """Name the files the loader could not decode; under --strict, stop on the first."""
@@ -117,7 +156,7 @@ class Run:
         path = ""
         if save:
             try:
-                path = self.ckpts.save(pos, self.best_top1)
+                path = self.ckpts.save(pos, self.best_top1, self.state())
             except Exception:  # noqa: BLE001 - the original failure is the one to report
                 path = ""
         raise failures.TrainingFailed(
@@ -163,9 +202,19 @@ class Run:
         self.log.metrics.images(0, "augmented_inputs", first.numpy())
 
     def summary(self, pos: Position, stopped: str, exit_code: int, short_epochs: int,
-                started: float) -> dict:
-        """What summary.json says about the run."""
+                started: float, ended: str = "") -> dict:
+        """What summary.json says about the run; `stop` says why it ended where it did
+        (completed, patience, time limit, or a signal: `stopped_by`)."""
+        reason = "signal" if stopped else ended or "completed"
+        detail = {"signal": f"stopped by {stopped}",
+                  "patience": f"val top-1 did not improve for {self.patience.bad} validations "
+                              f"(--patience {self.patience.limit})",
+                  "time limit": f"--time-limit {self.config.train.time_limit} reached after "
+                                f"{self.budget.elapsed():.0f} s of training",
+                  "completed": "the schedule's last step"}[reason]
         return {
+            "stop": {"reason": reason, "step": pos.step, "detail": detail},
+            "time_fit": self.budget.fit,
             "step": pos.step, "total_steps": self.plan.total_steps, "epoch": pos.epoch,
             "steps_per_epoch": self.plan.steps_per_epoch, "best_top1": self.best_top1,
             "val": self.last_val, "train_img_per_s": self.log.img_per_s(),

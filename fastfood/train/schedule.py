@@ -25,24 +25,38 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, lr: float, total_steps: int, warmup_steps: int = 0,
                  end_factor: float = 1e-4, shape: str = "linear"):
+        import tensorflow as tf
+
         self.lr = float(lr)
         self.total_steps = max(1, int(total_steps))
         self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps - 1))
         self.end_factor = float(end_factor)
         self.shape = shape
+        # The length lives in a variable, so `refit` reaches a step already traced; the
+        # warm-up's length is kept (a refit only ever moves the end).
+        self._total = tf.Variable(float(self.total_steps), trainable=False,
+                                  name="schedule_total_steps")
+
+    def refit(self, total_steps: int) -> None:
+        """End the decay at `total_steps` instead (a --time-limit fitted the run to the
+        time). Where the warm-up no longer fits, it ends one step before the new end."""
+        self.total_steps = max(1, int(total_steps))
+        self._total.assign(float(self.total_steps))
 
     def __call__(self, step: Any) -> Any:
         import tensorflow as tf
 
         step = tf.cast(step, tf.float32)
-        warm = float(max(1, self.warmup_steps))
+        total = tf.cast(self._total, tf.float32)
+        warmup = tf.minimum(float(self.warmup_steps), tf.maximum(total - 1.0, 0.0))
+        warm = tf.maximum(1.0, warmup)
         rising = self.lr * tf.minimum(step + 1.0, warm) / warm
-        span = float(max(1, self.total_steps - self.warmup_steps))
-        t = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
+        span = tf.maximum(1.0, total - warmup)
+        t = tf.clip_by_value((step - warmup) / span, 0.0, 1.0)
         fall = 1.0 - t if self.shape == "linear" else 0.5 * (1.0 + tf.cos(math.pi * t))
         end = self.lr * self.end_factor
         decayed = end + (self.lr - end) * fall
-        return tf.where(step < self.warmup_steps, rising, decayed)
+        return tf.where(step < warmup, rising, decayed)
 
     def get_config(self) -> dict[str, Any]:
         return {"lr": self.lr, "total_steps": self.total_steps,

@@ -83,24 +83,31 @@ class Parts:
     train_step: Any  # (images, labels) of one global batch -> logs
     head_step: Any  # fc8 only, while the backbone is frozen; None when it never is
     eval_step: Any
+    schedule: Any = None  # the optimizer's LR schedule (a --time-limit refits its length)
+    ema: Any = None  # fastfood.train.ema.Ema with --ema, else None
 
 
 def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
-          jit_compile: bool, load_weights: bool = True) -> Parts:
+          jit_compile: bool, load_weights: bool = True,
+          class_weights: Any = None, schedule: Any = None) -> Parts:
     """Model, optimizer (on the recipe's schedule) and steps under the strategy's scope.
 
     `config` is resolved (`fastfood.train.recipe.resolve`: no 'auto' or None left).
     `load_weights=False` for a run about to be restored from its checkpoint (no need to
-    read the pretrained file). Set the precision policy before calling.
+    read the pretrained file). `class_weights`: one loss weight per class
+    (`fastfood.train.class_weights.for_run`), None for none. `schedule`: a learning-rate
+    schedule instead of the recipe's (the LR finder's sweep). Set the precision policy
+    before calling.
     """
     from fastfood import model as models
+    from fastfood.train.ema import Ema
     from fastfood.train.schedule import lr_schedule
     from fastfood.train.step import make_eval_step, make_optimizer, make_train_step
 
     tcfg = config.train
     with strategy.scope():
         model = models.build(config.model, load_weights=load_weights)
-        schedule = lr_schedule(
+        schedule = schedule or lr_schedule(
             tcfg.lr, plan.total_steps,
             warmup_steps=round(tcfg.warmup_epochs * plan.steps_per_epoch),
             end_factor=tcfg.end_lr_factor, shape=tcfg.schedule)
@@ -108,14 +115,17 @@ def build(config: RunConfig, strategy: Any, plan: Plan, *, loss_scale: bool,
                                    head_variables=models.head_variables(model),
                                    head_lr_mult=tcfg.head_lr_mult)
         optimizer.build(model.trainable_variables)
+        ema = Ema(model, tcfg.ema, strategy) if tcfg.ema > 0 else None
 
     def train_step(variables: Any = None) -> Any:
         return make_train_step(model, optimizer, strategy, global_batch=plan.global_batch,
                                weight_decay=tcfg.weight_decay, jit_compile=jit_compile,
-                               variables=variables, label_smoothing=tcfg.label_smoothing)
+                               variables=variables, label_smoothing=tcfg.label_smoothing,
+                               class_weights=class_weights, ema=ema)
 
     return Parts(
         model, optimizer, train_step(),
         train_step(models.head_variables(model)) if tcfg.freeze_epochs else None,
         make_eval_step(model, strategy, num_classes=config.model.num_classes),
+        schedule, ema,
     )

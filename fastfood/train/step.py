@@ -14,7 +14,7 @@ no scaling.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 LossFn = Callable[[Any], Any]  # model -> scalar L2 penalty (already times weight decay)
 
@@ -63,18 +63,25 @@ def cross_entropy(labels: Any, logits: Any, label_smoothing: float = 0.0) -> Any
 def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: int,
                     weight_decay: float, variables: list | None = None,
                     jit_compile: bool = False, l2_fn: LossFn | None = None,
-                    label_smoothing: float = 0.0) -> Callable:
+                    label_smoothing: float = 0.0,
+                    class_weights: Sequence[float] | None = None,
+                    ema: Any = None) -> Callable:
     """A tf.function `train_step((images, labels)) -> dict of scalar tensors`, for one
     global batch (a distributed one under a strategy: an element of its iterator).
 
-    'xent' is the cross-entropy against labels smoothed by `label_smoothing`.
+    'xent' is the cross-entropy against labels smoothed by `label_smoothing`; with
+    `class_weights` (one per class, `fastfood.train.class_weights`) each example's term is
+    multiplied by its class's weight before the mean over the global batch, as Keras'
+    `fit(class_weight=)` does, so the weighting is per example and the same on any number
+    of replicas.
 
     `variables` are the ones trained (fc8 only while the backbone is frozen; all of the
     model's trainable variables by default). The optimizer must already be built on all
     of the model's trainable variables so either subset can be applied. What XLA compiles
     is `xla_scope`'s answer. With several replicas, synchronised batch norm's moments go
     through one all-reduce per layer (`fastfood.train.sync_bn`), and each replica draws
-    its own dropout masks (`fastfood.train.replica_dropout`).
+    its own dropout masks (`fastfood.train.replica_dropout`). With `ema`
+    (`fastfood.train.ema.Ema`) the average of the weights takes a step after each update.
     """
     import tensorflow as tf
 
@@ -85,6 +92,7 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
     replicas = int(strategy.num_replicas_in_sync)
     scaled = hasattr(optimizer, "scale_loss") and hasattr(optimizer, "dynamic_scale")
     scope = xla_scope(model, strategy, jit_compile)
+    weights = None if class_weights is None else tf.constant(class_weights, tf.float32)
     if replicas > 1:
         sync_bn.install(model)
         replica_dropout.install(model, replicas)
@@ -94,6 +102,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
         with tf.GradientTape() as tape:
             logits = tf.cast(model(images, training=True), tf.float32)
             per_example = cross_entropy(labels, logits, label_smoothing)
+            if weights is not None:
+                per_example = per_example * tf.gather(weights, labels)
             xent = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             l2 = tf.cast(l2_fn(model), tf.float32) / replicas
             loss = xent + l2
@@ -132,6 +142,8 @@ def make_train_step(model: Any, optimizer: Any, strategy: Any, *, global_batch: 
     def train_step(batch: Any) -> dict:
         images, labels = batch
         logs = strategy.run(replica_step, args=(images, labels))
+        if ema is not None:
+            ema.update()
         return reduce_logs(strategy, logs)
 
     return train_step
