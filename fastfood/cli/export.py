@@ -68,8 +68,14 @@ def export(run_dir: Path | None, out: Path, fmt: str, top_k: int, force: bool,
     path = resolve_run_dir(run_dir)
     if data is not None:
         check_root(data)
+    from fastfood.export.run import ExportCheckFailed
+
     with answers_only() as stdout:  # converters' chatter goes to stderr
-        result = export_run(request)
+        try:
+            result = export_run(request)
+        except ExportCheckFailed as failed:  # the figures first, then the one-line error
+            click.echo(table(failed.result), err=True)
+            raise
         if as_json:
             click.echo(json.dumps(result.to_json()), file=stdout)
             return

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from fastfood.errors import FastfoodError
+from fastfood.export.request import PRECISIONS
 from fastfood.phases import PhaseTimer
 from fastfood.rundir import RunInfo
 
@@ -34,8 +35,8 @@ def serving_model(run_dir: Path, precision: str = "fp32",
     """(the run's float32 Keras model, the calibrated uint8-in model, RunInfo)."""
     from fastfood.inference.runs import load_run
 
-    if precision != "fp32":
-        raise FastfoodError(f"precision {precision!r}: export builds fp32 only")
+    if precision not in PRECISIONS:
+        raise FastfoodError(f"precision {precision!r}: export builds {', '.join(PRECISIONS)}")
     base, info = load_run(run_dir, None, timer)
     return base, calibrated(base, info.image_size, info.temperature), info
 
