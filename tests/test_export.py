@@ -273,6 +273,7 @@ def test_a_broken_artifact_fails_and_keeps_the_old_export(
                             "--force", "--check-images", "8"], capsys)
     assert code == 2, err
     assert "export check failed" in err and "needs 99.5%" in err
+    assert "top-1 agree" in err  # the check's table, before the error
     assert sorted(p.name for p in out.iterdir()) == ["old_export.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # no staging left
 
