@@ -17,6 +17,8 @@ export_check.json beside the model.
 This module imports no TensorFlow: the CLI reads its defaults before checking flags.
 """
 
+from typing import TYPE_CHECKING
+
 from fastfood.export.request import (DEFAULT_TOP_K, FORMATS, INT8_IMAGES, MIN_AGREEMENT,
                                      MIN_AGREEMENT_INT8, ExportRequest)
 from fastfood.export.savedmodel import SIGNATURE
@@ -26,8 +28,14 @@ __all__ = ["DEFAULT_TOP_K", "FORMATS", "INT8_IMAGES", "MIN_AGREEMENT", "MIN_AGRE
            "ExportRequest", "SIGNATURE", "check_out", "export_run"]
 
 
-def export_run(request: ExportRequest, timer=None):  # noqa: ANN001, ANN201 - see run.export_run
-    """`fastfood.export.run.export_run`, imported when called."""
+if TYPE_CHECKING:
+    from fastfood.export.check import CheckResult
+    from fastfood.phases import PhaseTimer
+
+
+def export_run(request: ExportRequest, timer: "PhaseTimer | None" = None) -> "CheckResult":
+    """`fastfood.export.run.export_run`, imported when called (it pulls in numpy and the
+    writers; this package's import stays light for the CLI)."""
     from fastfood.export.run import export_run as run
 
     return run(request, timer)

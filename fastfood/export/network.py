@@ -19,8 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fastfood.errors import FastfoodError
 from fastfood.export.request import PRECISIONS
 from fastfood.phases import PhaseTimer
@@ -44,6 +42,7 @@ def serving_model(run_dir: Path, precision: str = "fp32",
 def calibrated(base: Any, image_size: int, temperature: float) -> Any:
     """keras.Model: uint8 pixels [None, S, S, 3] -> softmax(base(pixels) / T), float32."""
     import keras
+    import numpy as np
 
     class TemperatureSoftmax(keras.layers.Layer):
         """softmax(logits / T) in float32: the calibrated probabilities predict gives."""

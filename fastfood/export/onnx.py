@@ -7,6 +7,7 @@ calibrated probabilities float32 [n, C]; the batch dimension stays open.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,10 @@ FILE = "model.onnx"
 
 def write(served: Any, folder: Path, request: ExportRequest) -> list[Artifact]:
     """model.onnx in `folder`, loaded back in an onnxruntime CPU session."""
-    served.export(str(folder / FILE), format="onnx", verbose=False)
+    with warnings.catch_warnings():
+        # Keras' numpy-2 patch of tf2onnx tests for np.object, which numpy 2 warns about.
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*np.object.*")
+        served.export(str(folder / FILE), format="onnx", verbose=False)
     return [load(folder / FILE, request.min_agreement)]
 
 

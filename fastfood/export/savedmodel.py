@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from fastfood.export.artifact import Artifact
 from fastfood.export.network import INPUT_NAME, OUTPUT_NAME
