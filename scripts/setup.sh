@@ -45,7 +45,7 @@ pip_quiet() {
 : > "$LOG"
 say "installing fastfood with $TF_SPEC and nvidia-dali-cuda120==$DALI_VERSION (first time: about a minute)"
 pip_quiet install --upgrade pip setuptools wheel || { say "pip upgrade failed (see $LOG)"; exit 1; }
-pip_quiet install "$TF_SPEC" -e "$ROOT[test,bench]" || { say "install failed (see $LOG)"; exit 1; }
+pip_quiet install "$TF_SPEC" -e "$ROOT[test,bench,export]" || { say "install failed (see $LOG)"; exit 1; }
 
 if "$VENV/bin/python" -c "import nvidia.dali.plugin.tf" 2>/dev/null; then
   say "DALI TensorFlow plugin already built"

@@ -1,12 +1,15 @@
-"""fastfood export: a SavedModel that needs no fastfood and answers as predict does."""
+"""fastfood export: each format written, checked against the run, and kept only when it
+agrees; the SavedModel needs no fastfood and answers as predict does."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from support.cli import run_cli
@@ -93,3 +96,201 @@ def test_export_refuses_a_non_empty_folder(trained_run: Path, tmp_path: Path,
     code, _, err = run_cli(["export", "--run-dir", str(trained_run), "--out", str(tmp_path / "x"),
                             "--top-k", "0"], capsys)
     assert code == 2 and "--top-k" in err
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--min-agreement", "99.5"], "--min-agreement"),
+    (["--check-images", "0"], "--check-images"),
+    (["--int8-images", "-1"], "--int8-images"),
+    (["--format", "pt"], "--format"),
+])
+def test_bad_flags_are_refused_before_anything_is_written(
+        trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        flags: list[str], named: str) -> None:
+    code, _, err = run_cli(["export", "--run-dir", str(trained_run), "--out",
+                            str(tmp_path / "x"), *flags], capsys)
+    assert code == 2 and named in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_missing_extra_names_the_install_command(
+        trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # find_spec: not installed
+    code, _, err = run_cli(["export", "--run-dir", str(trained_run), "--out",
+                            str(tmp_path / "x"), "--format", "onnx"], capsys)
+    assert code == 2
+    assert "onnxruntime" in err and "pip install 'fastfood[export]'" in err
+    assert not (tmp_path / "x").exists()
+
+
+# --- the formats, checked -------------------------------------------------------------------
+
+TEMPERATURE = 2.5
+CHECK_IMAGES = 16
+
+
+@pytest.fixture(scope="module")
+def calibrated(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's run with a calibration.json (T = 2.5) for its best weights."""
+    run = tmp_path_factory.mktemp("export") / "run"
+    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("ckpt", "tb"))
+    best = sorted((run / "best").glob("*.index"))[-1]
+    (run / "calibration.json").write_text(json.dumps(
+        {"temperature": TEMPERATURE, "checkpoint": f"best/{best.stem}"}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def exports(calibrated: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Each format exported once (lazily): {format: (folder, CheckResult)}."""
+    from fastfood.export import ExportRequest, export_run
+
+    made: dict[str, object] = {}
+    root = tmp_path_factory.mktemp("exports")
+
+    def get(fmt: str):
+        if fmt not in made:
+            out = root / fmt
+            made[fmt] = (out, export_run(ExportRequest(
+                out=out, run_dir=calibrated, format=fmt, check_images=CHECK_IMAGES,
+                int8_images=8, min_agreement_int8=0.0, batch_size=8)))
+        return made[fmt]
+
+    return get  # type: ignore[return-value]
+
+
+def _pixels_and_reference(run: Path, n: int, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """The eval view of n val images and the run's own probabilities at `temperature`."""
+    from fastfood.evaluate import split_files
+    from fastfood.inference.forward import Forward
+    from fastfood.inference.runs import load_run
+    from fastfood.loaders.preprocess import eval_image
+    import tensorflow as tf
+
+    model, info = load_run(run)
+    _, files, _ = split_files(info, None, "val")
+    pixels = np.stack([eval_image(tf.io.read_file(f), info.image_size).numpy()
+                       for f in files[:n]])
+    return pixels, Forward(model, info.image_size, temperature)(pixels)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt, files", [
+    ("savedmodel", ["saved_model.pb"]),
+    ("tflite", ["model.tflite", "model_int8.tflite"]),
+    ("onnx", ["model.onnx"]),
+])
+def test_each_format_is_checked_against_the_run_and_kept(exports, fmt: str,
+                                                         files: list[str]) -> None:
+    out, result = exports(fmt)
+    assert result.passed
+    assert result.sample == f"{CHECK_IMAGES} of 48 val images, evenly spaced"
+    assert result.reference.n == CHECK_IMAGES
+    for name in files:
+        assert (out / name).is_file()
+    assert not list(out.parent.glob(".*staging*"))
+    float_rows = [a for a in result.artifacts if a.name != "tflite-int8"]
+    for row in float_rows:  # float32 formats: the same numbers as the run, to rounding
+        assert row.n == CHECK_IMAGES and row.agreement == 1.0
+        assert row.max_prob_diff < 1e-4
+        assert row.latency_ms > 0 and row.throughput > 0
+    checked = json.loads((out / "export_check.json").read_text())
+    assert checked["passed"] is True
+    assert [a["name"] for a in checked["artifacts"]] == [a.name for a in result.artifacts]
+    described = json.loads((out / "preprocessing.json").read_text())
+    assert described["format"] == fmt and described["precision"] == "fp32"
+    assert described["output"]["temperature"] == TEMPERATURE
+    assert described["input"]["shape"] == [None, 64, 64, 3]
+    assert described["crop"]["kind"] == "centre square"
+    assert described["normalization"]["inside_model"] is True
+
+
+@pytest.mark.slow
+def test_int8_is_quantized_and_reported_against_its_own_tolerance(exports) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, result = exports("tflite")
+    int8 = next(a for a in result.artifacts if a.name == "tflite-int8")
+    assert int8.min_agreement == 0.0 and 0.0 <= int8.agreement <= 1.0
+    assert int8.max_prob_diff > 0  # not the float model again
+    kinds = {d["dtype"] for d in Interpreter(model_path=str(out / "model_int8.tflite"))
+             .get_tensor_details()}
+    assert np.int8 in kinds
+    floats = {d["dtype"] for d in Interpreter(model_path=str(out / "model.tflite"))
+              .get_tensor_details()}
+    assert np.int8 not in floats
+
+
+@pytest.mark.slow
+def test_the_exports_apply_the_run_temperature(exports, calibrated: Path) -> None:
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    pixels, calibrated_probs = _pixels_and_reference(calibrated, 4, TEMPERATURE)
+    _, raw = _pixels_and_reference(calibrated, 4, 1.0)
+    assert np.abs(calibrated_probs - raw).max() > 1e-3  # T = 2.5 changes the numbers
+
+    out, _ = exports("onnx")
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    np.testing.assert_allclose(got, calibrated_probs, atol=1e-5)
+
+    out, _ = exports("savedmodel")
+    loaded = tf.saved_model.load(str(out))
+    got = loaded.signatures["pixels"](pixels=tf.constant(pixels))["probs"].numpy()
+    np.testing.assert_allclose(got, calibrated_probs, atol=1e-5)
+    meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
+    assert meta["precision"] == b"fp32" and meta["temperature"] == pytest.approx(TEMPERATURE)
+
+
+@pytest.mark.slow
+def test_a_broken_artifact_fails_and_keeps_the_old_export(
+        calibrated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The writer saves the model with fc8 negated (then puts it back): the file on disk
+    ranks classes upside down, the check sees it, and --out keeps what it had."""
+    from fastfood.export import savedmodel
+
+    original = savedmodel.write
+
+    def broken_write(served, *args, **kwargs):
+        fc8 = [v for v in served.weights if "fc8" in v.path]
+        kept = [v.numpy() for v in fc8]
+        for v in fc8:
+            v.assign(-v.numpy())
+        try:
+            return original(served, *args, **kwargs)
+        finally:
+            for v, value in zip(fc8, kept):
+                v.assign(value)
+
+    monkeypatch.setattr(savedmodel, "write", broken_write)
+    out = tmp_path / "exported"
+    out.mkdir()
+    (out / "old_export.txt").write_text("the export that was here")
+    code, _, err = run_cli(["export", "--run-dir", str(calibrated), "--out", str(out),
+                            "--force", "--check-images", "8"], capsys)
+    assert code == 2, err
+    assert "export check failed" in err and "needs 99.5%" in err
+    assert "top-1 agree" in err  # the check's table, before the error
+    assert sorted(p.name for p in out.iterdir()) == ["old_export.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # no staging left
+
+
+def test_staging_replaces_the_old_export_only_when_the_new_one_is_done(tmp_path: Path) -> None:
+    from fastfood.export.staging import staged
+
+    out = tmp_path / "exported"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staged(out, overwrite=True) as stage:
+            (stage / "half.txt").write_text("half-made")
+            raise RuntimeError("the check failed")
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    with staged(out, overwrite=True) as stage:
+        (stage / "new.txt").write_text("new")
+        assert [p.name for p in out.iterdir()] == ["old.txt"]  # not yet: still staged
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]

@@ -132,12 +132,13 @@ def test_tf_serving_endpoint_answers_as_the_exported_signature(
     """Same request through the server and through the SavedModel's serving_default."""
     import tensorflow as tf
 
-    from fastfood.export import SIGNATURE, export_run
+    from fastfood.export import SIGNATURE, ExportRequest, export_run
     from fastfood.server import tfserving
 
     files = sample_files(sample_dir, n=3) + [str(png_named_jpg(tmp_path))]
     blobs = [Path(f).read_bytes() for f in files]
-    exported = export_run(run, tmp_path / "exported")  # default top-k, as the server's
+    exported = tmp_path / "exported"  # default top-k, as the server's
+    export_run(ExportRequest(out=exported, run_dir=run, check_images=8))
     signature = tf.saved_model.load(str(exported)).signatures[SIGNATURE]
     assert list(signature.structured_input_signature[1]) == [tfserving.INPUT]
     reference = {k: v.numpy() for k, v in signature(images=tf.constant(blobs)).items()}

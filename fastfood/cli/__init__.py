@@ -47,7 +47,7 @@ HELP = {
     "evaluate": "Accuracy of a run on a split, and where it goes wrong (CSV, HTML report).",
     "calibrate": "Fit a run's softmax temperature on its val split (honest confidence).",
     "audit": "Check a dataset: duplicates, leaks between splits, likely wrong labels, odd files.",
-    "export": "Export a run as a SavedModel that takes encoded image bytes.",
+    "export": "Export a run (SavedModel, TFLite float/int8, ONNX), checked against the run.",
     "serve": "Serve a run: a web page to try it and an HTTP API (TF Serving compatible).",
     "bench": "Measure loaders and training speed on this machine.",
     "doctor": "Check the TF, CUDA, XLA and DALI setup; one fix per problem.",
