@@ -34,7 +34,7 @@ from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
               help="Classes per file.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per line: {file, top_k: [{class, name, index, prob}], "
-                   "precision} or {file, error}.")
+                   "precision (fp32, bf16 or fp16)} or {file, error}.")
 @click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Images per forward pass.")
 @click.option("--min-confidence", type=float, default=None,
@@ -91,8 +91,10 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
             failed += prediction.error is not None
             with timer.phase("output"):
                 if as_json:
-                    click.echo(json.dumps({**prediction.to_json(),
-                                           "precision": predictor.precision.name}), file=out)
+                    answer = prediction.to_json()
+                    if prediction.error is None:  # what computed this answer
+                        answer["precision"] = predictor.precision.name
+                    click.echo(json.dumps(answer), file=out)
                 else:
                     click.echo(format_text(prediction), file=out)
     if failed and not as_json:
