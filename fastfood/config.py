@@ -41,6 +41,9 @@ AUGMENTS = ("basic", "randaugment", "trivial")
 EXIF_MODES = ("on", "off")
 #: Numeric precision: mixed is the fast half type of the hardware (fp16 or bf16).
 PRECISIONS = ("auto", "fp32", "mixed", "fp16", "bf16")
+#: What predict, evaluate and serve compute in (fastfood.inference.precision): auto is the
+#: fastest type this hardware computes natively, fp32 the old behaviour.
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 XLA_MODES = ("auto", "on", "off")
 #: Batch norm after each convolution: auto = batch from scratch, none with pretrained weights.
 NORMS = ("auto", "batch", "none")

@@ -5,9 +5,11 @@
     # eval_val.json, predictions_val.csv, report_val.html, tb/eval_val, confusion_val.png
 
 Images go through the same batched eval-view decoding as predict (`fastfood.inference.batches`,
-the loaders' eval mode) and the same float32 forward pass at the run's calibrated
-temperature, so `predict` over the split's files gives exactly the top-1 answers and the
-probabilities counted here. Files that cannot be read or decoded are skipped and listed
+the loaders' eval mode) and the same forward pass at the run's calibrated
+temperature, so `predict` over the split's files at the same precision gives exactly the
+top-1 answers and the probabilities counted here. At a precision other than fp32 the JSON's
+`agreement` says how close that is to float32 (`fastfood.inference.agreement`); `seconds`
+counts the evaluation alone, the agreement check has its own. Files that cannot be read or decoded are skipped and listed
 (`skipped`); `n` counts the images actually evaluated.
 
 Beyond top-1/top-5 and per-class accuracy it keeps every file's answer (`Records`), so it
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,9 @@ from fastfood.phases import PhaseTimer
 from fastfood.config import MAX_PIXELS
 from fastfood.errors import FastfoodError
 from fastfood.inference.batches import Batch, decode_batches
+from fastfood.inference.agreement import DEFAULT_SAMPLE
 from fastfood.inference.forward import Forward, top_k
+from fastfood.inference.precision import Precision
 
 SPLITS = ("val", "test", "train")
 TOP_K = 5
@@ -222,9 +226,19 @@ def evaluate(
     timer: PhaseTimer | None = None,
     min_confidence: float | None = None,
     target_accuracy: float = TARGET_ACCURACY,
+    precision: str | Precision = "fp32",
+    agreement_sample: int = DEFAULT_SAMPLE,
+    on_precision: Callable[[Precision], None] | None = None,
 ) -> Evaluation:
-    """Evaluate a run (default: the newest under runs/) on `split` of its data (or `data`)."""
-    from fastfood.inference.runs import load_run, resolve_run_dir
+    """Evaluate a run (default: the newest under runs/) on `split` of its data (or `data`).
+
+    `precision`: what the model computes in ('fp32' by default here, 'auto' as the command
+    does, 'bf16', 'fp16'). When it is not fp32, `agreement_sample` of the evaluated images
+    are run again at float32 and the JSON's `agreement` says how many answer the same top-1
+    and the largest probability difference (0: not measured). `on_precision` is called with
+    the choice as soon as it is made (the command prints it)."""
+    from fastfood.inference.runs import inference_model, resolve_run_dir
+    from fastfood.inference.precision import check as check_precision
     from fastfood.predict import check_min_confidence
 
     if split not in SPLITS:
@@ -232,12 +246,19 @@ def evaluate(
     check_min_confidence(min_confidence)
     if not 0.0 < float(target_accuracy) <= 1.0:
         raise FastfoodError(f"--target-accuracy must be in (0, 1], got {target_accuracy:g}")
+    if isinstance(precision, str):
+        check_precision(precision)
+    if int(agreement_sample) < 0:
+        raise FastfoodError(f"--agreement-sample must be >= 0, got {agreement_sample}")
     path = resolve_run_dir(run_dir)
     from fastfood.rundir import read_info
 
     info = read_info(path)
     root, files, labels = split_files(info, data, split)
-    model, info = load_run(path, None, timer)
+    loaded = inference_model(path, precision, timer=timer, images=len(files))
+    model, info = loaded.model, loaded.info
+    if on_precision is not None:
+        on_precision(loaded.precision)
     batch = int(batch_size) if batch_size is not None else \
         int(info.config.loader.batch_size or 64)
     if batch < 1:
@@ -246,12 +267,21 @@ def evaluate(
     records, skipped = collect(Forward(model, info.image_size, info.temperature), files, labels,
                                image_size=info.image_size, batch_size=batch, loader=loader,
                                max_pixels=info.config.loader.max_pixels, exif=info.exif)
+    seconds = time.perf_counter() - start
+    extra: dict[str, Any] = {"loader": loader, "batch_size": batch,
+                             "precision": loaded.to_json(), "agreement": None}
+    if loaded.precision.name != "fp32" and agreement_sample:
+        from fastfood.inference.agreement import against_fp32
+
+        del model, loaded  # the float32 copy is built next: one model in memory at a time
+        extra["agreement"] = against_fp32(
+            path, records.files, records.probs, sample=int(agreement_sample),
+            batch_size=batch, loader=loader, max_pixels=info.config.loader.max_pixels)
     return Evaluation(
         split=split, classes=info.classes, display_names=info.display_names,
         confusion=confusion_of(records, info.num_classes), top5_correct=top5_hits(records),
         skipped=tuple(skipped), run_dir=str(path), data_root=str(root),
-        checkpoint=info.checkpoint_path, seconds=time.perf_counter() - start,
-        extra={"loader": loader, "batch_size": batch}, records=records,
+        checkpoint=info.checkpoint_path, seconds=seconds, extra=extra, records=records,
         min_confidence=min_confidence, target_accuracy=float(target_accuracy),
         step=_trained_steps(path),
     )

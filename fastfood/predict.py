@@ -29,6 +29,7 @@ from fastfood.config import MAX_PIXELS
 from fastfood.errors import FastfoodError
 from fastfood.inference.batches import Batch, decode_batches
 from fastfood.inference.forward import Forward, is_unknown, top_k
+from fastfood.inference.precision import FP32, Precision
 
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 32
@@ -66,7 +67,10 @@ class Prediction:
 
 
 class Predictor:
-    """A run's model (float32) with its class names and input size, ready to classify files."""
+    """A run's model with its class names, input size and precision, ready to classify files.
+
+    `precision` records what the model computes in (`fastfood.inference.precision`; the
+    softmax and top-k are float32 whatever it is)."""
 
     def __init__(
         self,
@@ -78,8 +82,12 @@ class Predictor:
         max_pixels: int = MAX_PIXELS,
         temperature: float = 1.0,
         exif: bool = False,
+        precision: Precision = FP32,
+        batch_norm_folded: bool = False,
     ) -> None:
         self.model = model
+        self.precision = precision
+        self.batch_norm_folded = bool(batch_norm_folded)
         self.max_pixels = int(max_pixels)  # the run's preflight pixel cap
         self.exif = bool(exif)  # the run's: JPEGs turned upright by their EXIF tag
         self.classes = tuple(classes)
@@ -95,15 +103,30 @@ class Predictor:
         run_dir: str | os.PathLike[str] | None = None,
         model_path: str | os.PathLike[str] | None = None,
         timer: PhaseTimer | None = None,
+        precision: str | Precision = "fp32",
+        images: int | None = None,
     ) -> "Predictor":
-        """Load a run: `run_dir`, the run of `model_path`, or the newest under runs/."""
-        from fastfood.inference.runs import load_run, resolve_run_dir
+        """Load a run: `run_dir`, the run of `model_path`, or the newest under runs/.
+
+        `precision`: 'fp32' (the default here, so a script's numbers do not depend on the
+        machine), 'auto' (what the commands use: decided for `images` images when known),
+        'bf16' or 'fp16'. Batch norm is folded into the convolutions."""
+        from fastfood.inference.runs import inference_model, resolve_run_dir
 
         path = resolve_run_dir(run_dir, model_path)
-        model, info = load_run(path, model_path, timer)
-        return cls(model, info.classes, info.display_names, info.image_size, info.run_dir,
-                   max_pixels=info.config.loader.max_pixels, temperature=info.temperature,
-                   exif=info.exif)
+        loaded = inference_model(path, precision, model_path=model_path, timer=timer,
+                                 images=images)
+        info = loaded.info
+        return cls(loaded.model, info.classes, info.display_names, info.image_size,
+                   info.run_dir, max_pixels=info.config.loader.max_pixels,
+                   temperature=info.temperature, precision=loaded.precision,
+                   batch_norm_folded=loaded.folded, exif=info.exif)
+
+    def precision_json(self) -> dict[str, Any]:
+        """What --json outputs record about the precision."""
+        from fastfood.inference.precision import record
+
+        return record(self.precision, self.batch_norm_folded)
 
     def predict_files(
         self,

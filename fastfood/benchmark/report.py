@@ -121,6 +121,25 @@ def print_report(result: dict[str, Any], console: Any = None) -> None:
         console.print(train_table(result, "predict", labels.get("predict", "Predict")))
     if result.get("serve"):
         console.print(serve_table(result["serve"], labels.get("serve", "Serve")))
+    if result.get("precision"):
+        console.print(precision_table(result["precision"], labels.get("precision", "Precision")))
+
+
+def precision_table(precision: dict[str, Any], title: str = "Precision") -> Any:
+    """fp32 against the half type: peak, forward, predict, evaluate, serve, cold predict."""
+    from rich.table import Table
+
+    from fastfood.benchmark.precision import summary_rows
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("what")
+    table.add_column("measured")
+    if "error" in precision:
+        table.add_row("error", f"[red]{precision['error']}[/red]")
+        return table
+    for what, figure in summary_rows(precision):
+        table.add_row(what, figure)
+    return table
 
 
 def serve_table(serve: dict[str, Any], title: str = "Serve") -> Any:

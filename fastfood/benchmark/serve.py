@@ -78,11 +78,14 @@ QUICK = ServeBench(requests_16=128, requests_1=20, repeats=1, overload_s=3.0,
 class ServerProcess:
     """`fastfood serve --port 0` as a child process; its output is drained by a thread."""
 
-    def __init__(self, run_dir: Path, bench: ServeBench, timeout_s: float = 300) -> None:
+    def __init__(self, run_dir: Path, bench: ServeBench, timeout_s: float = 300,
+                 precision: str | None = None) -> None:
         argv = [sys.executable, "-c", "import sys; from fastfood.cli import main; main()",
                 "serve", "--run-dir", str(run_dir), "--host", HOST, "--port", "0",
                 "--max-batch", str(bench.max_batch), "--max-wait-ms", str(bench.max_wait_ms),
                 "--max-queue", str(bench.max_queue)]
+        if precision is not None:  # else the command's default (auto)
+            argv += ["--precision", precision]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)

@@ -18,7 +18,7 @@ from typing import Any
 from fastfood.errors import FastfoodError, first_line
 from fastfood.config import KINDS
 
-WHAT = ("loaders", "train", "e2e", "predict", "serve")
+WHAT = ("loaders", "train", "e2e", "predict", "serve", "precision")
 LOADERS = tuple(k for k in KINDS if k != "auto")  # auto is one of the others
 # mixed: this hardware's fast half type (fastfood.train.precision); fp16 and bf16 by name,
 # to compare them where both are native (tensor-core GPUs of compute capability >= 8.0).
@@ -88,6 +88,13 @@ def dataset(root: str) -> tuple[str, list[str], list[int], int]:
     files = list(spec.train.files) + list(spec.val.files)
     labels = list(spec.train.labels) + list(spec.val.labels)
     return str(spec.root), files, labels, len(spec.classes)
+
+
+def data_classes(root: str) -> tuple[str, ...]:
+    """The dataset's class names, in its label order."""
+    from fastfood import data
+
+    return tuple(data.load(root).classes)
 
 
 def _guard(fn: Callable[[], Any], errors: list[str], name: str) -> dict[str, Any]:
@@ -207,6 +214,21 @@ def run(settings: BenchSettings, progress: Callable[[str], None] = lambda _: Non
                                          image_size=s.image_size, progress=progress),
             errors, "serve")
         sections["serve"] = round(time.perf_counter() - t0, 1)
+
+    if "precision" in s.what:
+        from fastfood.benchmark import precision as pb
+
+        t0 = time.perf_counter()
+        result["labels"]["precision"] = (
+            f"Precision: an untrained VGG19 width {s.width:g} at {s.image_size} px, fp32 and "
+            "the half type side by side, round by round: conv3x3 peak, raw forward, batch "
+            f"predict, evaluate (val of {root}), serve at {pb.PrecisionBench().clients} "
+            "clients, cold predict of one image")
+        result["precision"] = _guard(
+            lambda: pb.measure(files, list(data_classes(root)), width=s.width,
+                               image_size=s.image_size, data_root=root, progress=progress),
+            errors, "precision")
+        sections["precision"] = round(time.perf_counter() - t0, 1)
 
     result["errors"] = errors
     result["wall_s"] = round(time.perf_counter() - start, 1)

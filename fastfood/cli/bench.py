@@ -33,7 +33,9 @@ def _csv(value: str, flag: str) -> tuple[str, ...]:
 @click.option("--what", default=",".join(DEFAULTS.what), show_default=True,
               help=f"Comma list of {', '.join(suite.WHAT)}: loaders alone, train (synthetic "
                    "input + Keras fit), e2e (real loaders into training), predict, serve "
-                   "(fastfood serve on 127.0.0.1 vs offline predict, latency, memory, overload).")
+                   "(fastfood serve on 127.0.0.1 vs offline predict, latency, memory, overload), "
+                   "precision (fp32 vs bf16/fp16 inference: conv peak, forward, batch predict, "
+                   "evaluate, serve, cold predict; use --width 1 for the real model).")
 @click.option("--loaders", "loader_kinds", default=",".join(DEFAULTS.loaders),
               show_default=True, help="Loaders to measure.")
 @click.option("--precision", "precisions", default="",

@@ -3,7 +3,8 @@
 A field declared with `fastfood.config.setting(...)` carries its flag, help, choices and
 default; this turns each into a click option, so adding a setting is one line in
 config.py and `--help`, the defaults and the choices cannot drift from the config.
-`build_config` turns the parsed options back into a RunConfig.
+`build_config` turns the parsed options back into a RunConfig. `precision_option` is the one
+--precision of the inference commands (predict, evaluate, serve).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Callable
 
 import click
 
-from fastfood.config import SECTIONS, RunConfig
+from fastfood.config import INFERENCE_PRECISIONS, SECTIONS, RunConfig
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -77,3 +78,12 @@ def build_config(params: dict[str, Any], explicit: set[str], base: RunConfig | N
             value = switch[0] if value else switch[1]
         sections[section][field] = value
     return RunConfig.from_dict(sections)
+
+
+#: --precision of predict, evaluate and serve (fastfood.inference.precision).
+precision_option = click.option(
+    "--precision", type=click.Choice(INFERENCE_PRECISIONS), default=INFERENCE_PRECISIONS[0],
+    show_default=True,
+    help="What the model computes in: auto is bf16 on CPUs with AVX512-BF16/AMX and GPUs of "
+         "compute capability >= 8.0, fp16 on 7.x, fp32 elsewhere and for a handful of images "
+         "on a CPU; fp32 is the old behaviour. Softmax and top-k are float32 always.")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from fastfood.cli.options import precision_option
 from fastfood.cli.stdout import answers_only
 from fastfood.config import FILE_KINDS
 from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
@@ -32,8 +33,8 @@ from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 @click.option("--top-k", type=int, default=DEFAULT_TOP_K, show_default=True,
               help="Classes per file.")
 @click.option("--json", "as_json", is_flag=True,
-              help="One JSON object per line: {file, top_k: [{class, name, index, prob}]} "
-                   "or {file, error}.")
+              help="One JSON object per line: {file, top_k: [{class, name, index, prob}], "
+                   "precision (fp32, bf16 or fp16)} or {file, error}.")
 @click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True,
               help="Images per forward pass.")
 @click.option("--min-confidence", type=float, default=None,
@@ -43,8 +44,10 @@ from fastfood.predict import DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 @click.option("--loader", type=click.Choice(FILE_KINDS), default=FILE_KINDS[0], show_default=True,
               help="Input pipeline; auto decodes a handful of files directly and uses "
                    "DALI (when installed) or tf.data for more.")
+@precision_option
 def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | None, top_k: int,
-            as_json: bool, batch_size: int, loader: str, min_confidence: float | None) -> None:
+            as_json: bool, batch_size: int, loader: str, min_confidence: float | None,
+            precision: str) -> None:
     """Classify JPEG/PNG files and folders (searched recursively) with a trained run."""
     from fastfood.phases import PhaseTimer
 
@@ -78,7 +81,9 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
             # stands.
             os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-        predictor = Predictor.load(run_dir, model_path, timer=timer)
+        predictor = Predictor.load(run_dir, model_path, timer=timer, precision=precision,
+                                   images=len(files))
+        click.echo(predictor.precision.line(), err=True)
         failed = 0
         for prediction in predictor.predict_files(files, top_k=top_k, batch_size=batch_size,
                                                   loader=loader, timer=timer,
@@ -86,7 +91,10 @@ def predict(paths: tuple[str, ...], run_dir: Path | None, model_path: Path | Non
             failed += prediction.error is not None
             with timer.phase("output"):
                 if as_json:
-                    click.echo(json.dumps(prediction.to_json()), file=out)
+                    answer = prediction.to_json()
+                    if prediction.error is None:  # what computed this answer
+                        answer["precision"] = predictor.precision.name
+                    click.echo(json.dumps(answer), file=out)
                 else:
                     click.echo(format_text(prediction), file=out)
     if failed and not as_json:

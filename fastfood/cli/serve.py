@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from fastfood.cli.options import precision_option
 from fastfood.server.settings import ServeSettings
 
 DEFAULTS = ServeSettings()
@@ -43,9 +44,10 @@ DEFAULTS = ServeSettings()
 @click.option("--min-confidence", type=float, default=None,
               help="/v1/predict adds \"unknown\": true to an image whose top (calibrated) "
                    "probability is under this; a request's ?min_confidence=P overrides it.")
+@precision_option
 def serve(run_dir: Path | None, model_path: Path | None, host: str, port: int, max_batch: int,
           max_wait_ms: float, max_queue: int, max_upload_mb: float, max_pixels: int,
-          top_k: int, min_confidence: float | None) -> None:
+          top_k: int, min_confidence: float | None, precision: str) -> None:
     """Serve a trained run: a web page to try it, an HTTP API, TF Serving's REST predict."""
     from fastfood.inference.runs import readahead_weights, resolve_run_dir
 
@@ -65,7 +67,8 @@ def serve(run_dir: Path | None, model_path: Path | None, host: str, port: int, m
     from fastfood.server.app import create_app
     from fastfood.server.model import ServedModel
 
-    model = ServedModel.load(run_dir, model_path)
+    model = ServedModel.load(run_dir, model_path, precision=precision)
+    click.echo(model.precision.line(), err=True)
     model.warm_up(settings.max_batch)
     app = create_app(model, settings)
     bound_host, bound_port = sock.getsockname()[:2]

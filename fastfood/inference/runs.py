@@ -4,13 +4,18 @@ The model is rebuilt from the run (config.json + classes.json,
 then the weights of best/, else final/, else the newest ckpt/, model variables only), with
 differences that matter for a cold `predict`:
 
-- it is built under the float32 policy whatever the run was trained with. Predict, evaluate
-  and export all run float32, so they agree to rounding; on CPUs without native bf16 (AVX2
-  only, like our 2-core boxes) float32 is also the faster one, and it is the only policy the
-  exported SavedModel needs. The global policy is restored afterwards.
+- it is built under the dtype policy of the precision asked for (`fastfood.inference.precision`:
+  float32 unless told otherwise, whatever the run was trained with), and the global policy
+  is restored afterwards. The variables are float32 under every policy, so the same float32
+  checkpoint restores into any of them.
 - large variables start uninitialised instead of random (`fastload`), since the restore
   overwrites them anyway; the restore asserts that it matched every model variable, and a
   checkpoint that does not fit the run's config is a one-line error.
+
+`inference_model` is what predict, evaluate and serve run (and what an export can run): the
+model under the chosen precision with its batch norm folded into the convolutions
+(`fastfood.model.fold`), so a BN run costs what the plain net costs. `load_run` gives the
+run's own layout, unfolded (for calibration, the audit and tests of the checkpoint).
 
 Building and restoring are timed as separate phases (FASTFOOD_TIMING). The returned RunInfo
 carries the run's softmax temperature (`fastfood.calibrate`) when it was fitted for the
@@ -29,6 +34,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass
+
+from fastfood.inference.precision import FP32, Precision, dtype_policy
+from fastfood.inference.precision import check as check_precision
+from fastfood.inference.precision import resolve as resolve_precision
 from fastfood.phases import PhaseTimer
 from fastfood.errors import FastfoodError, first_line
 from fastfood.paths import runs_dir
@@ -123,8 +133,10 @@ def load_run(
     run_dir: str | Path,
     model_path: str | Path | None = None,
     timer: PhaseTimer | None = None,
+    precision: Precision = FP32,
 ) -> tuple[Any, RunInfo]:
-    """(float32 keras.Model with trained weights, RunInfo) of a run; see the module doc."""
+    """(keras.Model with trained weights, RunInfo) of a run, as it trained (batch norm
+    unfolded), under `precision` (default float32); see the module doc."""
     from fastfood.inference.fastload import import_tensorflow, restored_variables_only
 
     timer = timer or PhaseTimer(enabled=False)
@@ -136,7 +148,7 @@ def load_run(
 
     info = read_info(run_dir)
     cfg = dataclasses.replace(info.config.model, convention=info.convention)
-    with timer.phase("build_model"), float32_policy(), restored_variables_only():
+    with timer.phase("build_model"), dtype_policy(precision), restored_variables_only():
         model = models.build(cfg, load_weights=False, num_classes=info.num_classes)
     with timer.phase("restore_weights"):
         which, path = restore(model, info.run_dir, model_path, tf)
@@ -144,6 +156,57 @@ def load_run(
 
     return model, dataclasses.replace(info, checkpoint=which, checkpoint_path=path,
                                       temperature=temperature_for(info.run_dir, path))
+
+
+@dataclass(frozen=True)
+class InferenceModel:
+    """What predict, evaluate and serve run: the model, its run, its precision, and whether
+    its batch norm was folded into the convolutions."""
+
+    model: Any
+    info: RunInfo
+    precision: Precision
+    folded: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The precision record JSON outputs carry."""
+        from fastfood.inference.precision import record
+
+        return record(self.precision, self.folded)
+
+
+def inference_model(
+    run_dir: str | Path,
+    precision: str | Precision = "fp32",
+    *,
+    model_path: str | Path | None = None,
+    timer: PhaseTimer | None = None,
+    images: int | None = None,
+) -> InferenceModel:
+    """A run's model for inference: built under `precision` ('auto', 'fp32', 'bf16', 'fp16'
+    or a chosen Precision; auto decided for `images` images when known), float32 weights
+    restored, batch norm folded. An export can call `inference_model(run, "bf16").model`."""
+    from fastfood.inference.fastload import import_tensorflow, restored_variables_only
+
+    timer = timer or PhaseTimer(enabled=False)
+    if isinstance(precision, str):
+        check_precision(precision)  # a bad value fails before TensorFlow is imported
+    with timer.phase("import_tensorflow"):
+        import_tensorflow()
+    chosen = resolve_precision(precision, images)
+    model, info = load_run(run_dir, model_path, timer, chosen)
+    from fastfood import model as models
+
+    if models.norm_of(model) != "batch":
+        return InferenceModel(model, info, chosen)
+    from fastfood.model.fold import fold_into
+
+    cfg = dataclasses.replace(info.config.model, convention=info.convention, norm="none")
+    with timer.phase("fold_batch_norm"):
+        with dtype_policy(chosen), restored_variables_only():
+            plain = models.build(cfg, load_weights=False, num_classes=info.num_classes)
+        fold_into(model, plain)
+    return InferenceModel(plain, info, chosen, folded=True)
 
 
 def restore(model: Any, run_dir: Path, model_path: str | Path | None, tf: Any) -> tuple[str, str]:

@@ -2,8 +2,8 @@
 
 Decoding is `preprocess.eval_image` (predict's, evaluate's and the export's), traced once for
 a scalar string so each upload costs one graph call; the forward pass is predict's
-`Forward` (float32 softmax at the run's calibrated temperature, one trace for any batch
-size). Both are safe to call from several
+`Forward` (the model at the chosen precision, float32 softmax at the run's calibrated
+temperature, one trace for any batch size). Both are safe to call from several
 threads: the server decodes on a small pool while one forward pass runs.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from fastfood.inference.precision import FP32, Precision, record
 from fastfood.predict import Guess
 from fastfood.server.uploads import UploadError, check_bytes
 from fastfood.rundir import RunInfo
@@ -23,13 +24,16 @@ from fastfood.rundir import RunInfo
 class ServedModel:
     """A loaded run: `decode(bytes)` -> uint8 [S, S, 3], `probs(batch)` -> [n, classes]."""
 
-    def __init__(self, model: Any, info: RunInfo) -> None:
+    def __init__(self, model: Any, info: RunInfo, precision: Precision = FP32,
+                 batch_norm_folded: bool = False) -> None:
         import tensorflow as tf
 
         from fastfood.loaders.preprocess import eval_image
         from fastfood.inference.forward import Forward
 
         self.info = info
+        self.precision = precision
+        self.batch_norm_folded = bool(batch_norm_folded)
         self.classes = tuple(info.classes)
         self.display_names = tuple(info.display_names) or self.classes
         self.image_size = int(info.image_size)
@@ -41,12 +45,16 @@ class ServedModel:
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike[str] | None = None,
-             model_path: str | os.PathLike[str] | None = None) -> "ServedModel":
-        """Load a run as predict does (float32, best/ else final/ else newest ckpt/)."""
-        from fastfood.inference.runs import load_run, resolve_run_dir
+             model_path: str | os.PathLike[str] | None = None,
+             precision: str | Precision = "fp32") -> "ServedModel":
+        """Load a run as predict does (best/ else final/ else newest ckpt/, batch norm
+        folded) at `precision` ('fp32' here by default; the command passes 'auto', which
+        decides for batches since a server sees many images)."""
+        from fastfood.inference.runs import inference_model, resolve_run_dir
 
-        model, info = load_run(resolve_run_dir(run_dir, model_path), model_path)
-        return cls(model, info)
+        loaded = inference_model(resolve_run_dir(run_dir, model_path), precision,
+                                 model_path=model_path)
+        return cls(loaded.model, loaded.info, loaded.precision, loaded.folded)
 
     def decode(self, data: bytes, max_pixels: int) -> np.ndarray:
         """The eval view of one upload, or UploadError naming what is wrong with it."""
@@ -90,6 +98,7 @@ class ServedModel:
             "input": "JPEG or PNG bytes; centre square, antialiased bilinear resize",
             "weights_convention": self.info.convention,
             "temperature": self.info.temperature,
+            "precision": record(self.precision, self.batch_norm_folded),
             "run": {
                 "run_dir": str(Path(self.info.run_dir).resolve()),
                 "checkpoint": self.info.checkpoint,
