@@ -103,6 +103,8 @@ def test_export_refuses_a_non_empty_folder(trained_run: Path, tmp_path: Path,
     (["--check-images", "0"], "--check-images"),
     (["--int8-images", "-1"], "--int8-images"),
     (["--format", "pt"], "--format"),
+    (["--precision", "int4"], "--precision"),
+    (["--precision", "bf16", "--format", "onnx"], "--precision"),
 ])
 def test_bad_flags_are_refused_before_anything_is_written(
         trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -242,6 +244,28 @@ def test_the_exports_apply_the_run_temperature(exports, calibrated: Path) -> Non
     np.testing.assert_allclose(got, calibrated_probs, atol=1e-5)
     meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
     assert meta["precision"] == b"fp32" and meta["temperature"] == pytest.approx(TEMPERATURE)
+
+
+@pytest.mark.slow
+def test_a_bf16_savedmodel_records_its_precision_and_is_checked_against_float32(
+        calibrated: Path, tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from fastfood.export import ExportRequest, export_run
+
+    out = tmp_path / "bf16"
+    result = export_run(ExportRequest(out=out, run_dir=calibrated, precision="bf16",
+                                      check_images=CHECK_IMAGES, min_agreement=0.9,
+                                      batch_size=8))
+    assert result.passed and result.precision == "bf16"
+    (row,) = [a for a in result.artifacts if a.name == "savedmodel"]
+    assert row.agreement >= 0.9
+    assert 0 < row.max_prob_diff < 0.2  # bf16 really ran, and still answers as the run
+    assert json.loads((out / "preprocessing.json").read_text())["precision"] == "bf16"
+    assert json.loads((out / "export_check.json").read_text())["precision"] == "bf16"
+    meta = {k: v.numpy() for k, v in
+            tf.saved_model.load(str(out)).signatures["metadata"]().items()}
+    assert meta["precision"] == b"bf16"
 
 
 @pytest.mark.slow

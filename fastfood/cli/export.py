@@ -21,6 +21,7 @@ import click
 from fastfood.cli.stdout import answers_only
 from fastfood.export import (DEFAULT_TOP_K, FORMATS, INT8_IMAGES, MIN_AGREEMENT,
                              MIN_AGREEMENT_INT8)
+from fastfood.export.request import DEFAULT_PRECISION, PRECISIONS
 
 
 @click.command()
@@ -48,11 +49,17 @@ from fastfood.export import (DEFAULT_TOP_K, FORMATS, INT8_IMAGES, MIN_AGREEMENT,
               help="Training images the int8 TFLite model is calibrated on (0: no int8).")
 @click.option("--batch-size", type=int, default=32, show_default=True,
               help="Images per batch in the check (and its throughput figure).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=DEFAULT_PRECISION,
+              show_default=True,
+              help="What the exported model computes in. fp32 by default: the file usually "
+                   "runs elsewhere, and TFLite/ONNX take float32. bf16 or fp16 (savedmodel "
+                   "only) for TF Serving model versions; auto decides by this machine, as "
+                   "predict does. Checked against the run's float32 answers either way.")
 @click.option("--json", "as_json", is_flag=True, help="Print export_check.json's content.")
 def export(run_dir: Path | None, out: Path, fmt: str, top_k: int, force: bool,
            data: Path | None, check_images: int | None, min_agreement: float,
            min_agreement_int8: float, int8_images: int, batch_size: int,
-           as_json: bool) -> None:
+           precision: str, as_json: bool) -> None:
     """Export a trained run (SavedModel, TFLite or ONNX), checked against the run."""
     from fastfood.data import check_root
     from fastfood.export import ExportRequest, check_out, export_run
@@ -62,7 +69,7 @@ def export(run_dir: Path | None, out: Path, fmt: str, top_k: int, force: bool,
     request = ExportRequest(out=out, run_dir=run_dir, format=fmt, top_k=top_k, force=force,
                             data=data, check_images=check_images, min_agreement=min_agreement,
                             min_agreement_int8=min_agreement_int8, int8_images=int8_images,
-                            batch_size=batch_size)
+                            batch_size=batch_size, precision=precision)
     check_out(out, force)  # fail fast, before TensorFlow is imported
     require(fmt)
     path = resolve_run_dir(run_dir)
@@ -79,7 +86,8 @@ def export(run_dir: Path | None, out: Path, fmt: str, top_k: int, force: bool,
         if as_json:
             click.echo(json.dumps(result.to_json()), file=stdout)
             return
-        click.echo(f"exported {path} as {fmt} to {out}; checked on {result.sample} "
+        click.echo(f"exported {path} as {fmt} ({result.precision}) to {out}; checked on "
+                   f"{result.sample} "
                    f"({len(result.skipped)} skipped), batch {result.batch_size}:", file=stdout)
         click.echo(table(result), file=stdout)
 

@@ -70,6 +70,7 @@ class CheckResult:
     skipped: list[tuple[str, str]]
     reference: Tally
     artifacts: list[Tally]
+    precision: str = "fp32"  # what the artifacts compute in; the reference is float32
 
     @property
     def passed(self) -> bool:
@@ -89,6 +90,7 @@ class CheckResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"sample": self.sample, "batch_size": self.batch_size, "passed": self.passed,
+                "precision": self.precision,
                 "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
                 "reference": self.reference.to_json(),
                 "artifacts": [a.to_json() for a in self.artifacts]}

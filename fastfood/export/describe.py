@@ -37,7 +37,10 @@ def preprocessing(info: RunInfo, fmt: str, files: list[str], precision: str) -> 
                                           "[None] and does all of the steps below itself",
         },
         "decode": "JPEG (libjpeg's accurate integer IDCT) or PNG, told by the bytes; "
-                  "grayscale and CMYK to RGB, alpha dropped; EXIF orientation ignored",
+                  "grayscale and CMYK to RGB, alpha dropped; EXIF orientation "
+                  + ("applied (the image turned upright by its Orientation tag)" if info.exif
+                     else "ignored"),
+        "exif_orientation": bool(info.exif),
         "crop": {"kind": "centre square", "side": "min(height, width)",
                  "offset": "floor((height - side) / 2), floor((width - side) / 2)"},
         "resize": {"size": [size, size], "method": "bilinear, antialiased (a triangle filter "

@@ -1,21 +1,25 @@
 """The one place an export's Keras model is built: the run's network, calibrated.
 
-    base, served, info = serving_model(run_dir, precision="fp32")
-    served(pixels)   # uint8 [n, S, S, 3] RGB -> softmax(logits / T) float32 [n, C]
+    built = serving_model(run_dir, precision="fp32")
+    built.served(pixels)   # uint8 [n, S, S, 3] RGB -> softmax(logits / T) float32 [n, C]
 
-`base` is the run's model as predict loads it (`inference.runs.load_run`: float32, trained
-weights); `served` wraps it with a uint8 input and the softmax at the run's fitted
+`built.reference` is the run's model as predict loads it at float32
+(`inference.runs.load_run`), what every artifact is checked against; `built.served` wraps
+the model at the export's precision with a uint8 input and the softmax at the run's fitted
 temperature T (`rundir.temperature_for`, 1 without calibration.json), exactly what
 `fastfood predict` computes (`inference.forward.Forward`). Every format is written from
 `served`, so the SavedModel, TFLite and ONNX files all answer with calibrated
 probabilities and need nothing but pixels.
 
-Precision is chosen here and nowhere else: the request's `precision` ('fp32' today) is
-what a later fp16/bf16 export changes, and it is recorded in the artifact's metadata.
+Precision is chosen here and nowhere else: 'fp32' serves the float32 model itself; 'bf16',
+'fp16' or 'auto' build it through `inference.runs.inference_model` (the same model predict
+runs at that precision: batch norm folded, softmax in float32), and the precision it
+resolved to is recorded in the artifact's metadata.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +32,30 @@ INPUT_NAME = "pixels"
 OUTPUT_NAME = "probs"
 
 
+@dataclass(frozen=True)
+class Built:
+    """An export's models: the float32 reference, the calibrated model to write, its run,
+    and the precision that model runs in (what 'auto' resolved to)."""
+
+    reference: Any
+    served: Any
+    info: RunInfo
+    precision: str
+
+
 def serving_model(run_dir: Path, precision: str = "fp32",
-                  timer: PhaseTimer | None = None) -> tuple[Any, Any, RunInfo]:
-    """(the run's float32 Keras model, the calibrated uint8-in model, RunInfo)."""
-    from fastfood.inference.runs import load_run
+                  timer: PhaseTimer | None = None) -> Built:
+    """The run's float32 model and the calibrated uint8-in model at `precision`."""
+    from fastfood.inference.runs import inference_model, load_run
 
     if precision not in PRECISIONS:
-        raise FastfoodError(f"precision {precision!r}: export builds {', '.join(PRECISIONS)}")
+        raise FastfoodError(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}")
     base, info = load_run(run_dir, None, timer)
-    return base, calibrated(base, info.image_size, info.temperature), info
+    if precision == "fp32":
+        return Built(base, calibrated(base, info.image_size, info.temperature), info, "fp32")
+    loaded = inference_model(run_dir, precision, timer=timer)
+    served = calibrated(loaded.model, info.image_size, info.temperature)
+    return Built(base, served, info, loaded.precision.name)
 
 
 def calibrated(base: Any, image_size: int, temperature: float) -> Any:

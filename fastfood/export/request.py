@@ -9,12 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastfood.config import INFERENCE_PRECISIONS
 from fastfood.errors import FastfoodError
 
 FORMATS = ("savedmodel", "tflite", "onnx")
-#: Precisions an export can be built in; the one place a later fp16/bf16 plugs in is
-#: `fastfood.export.network.serving_model`.
-PRECISIONS = ("fp32",)
+#: Precisions an export can be built in (`fastfood.export.network.serving_model`). float32
+#: is the default: an exported file usually runs on another machine, and the TFLite and
+#: ONNX runtimes take float32 models (their small form is the int8 TFLite file). A bf16 or
+#: fp16 SavedModel is for TF Serving users, who pick a precision by model version;
+#: 'auto' decides by THIS machine's hardware, as predict does.
+PRECISIONS = INFERENCE_PRECISIONS
+DEFAULT_PRECISION = "fp32"
 DEFAULT_TOP_K = 5
 #: Top-1 agreement with the run's own float32 forward pass an artifact must reach.
 MIN_AGREEMENT = 0.995
@@ -46,14 +51,19 @@ class ExportRequest:
     min_agreement_int8: float = MIN_AGREEMENT_INT8
     int8_images: int = INT8_IMAGES
     batch_size: int = DEFAULT_BATCH_SIZE
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise FastfoodError(f"--format {self.format}: must be one of {', '.join(FORMATS)}")
         if self.precision not in PRECISIONS:
-            raise FastfoodError(f"precision {self.precision!r}: export builds "
-                                f"{', '.join(PRECISIONS)} only")
+            raise FastfoodError(f"--precision {self.precision}: must be one of "
+                                f"{', '.join(PRECISIONS)}")
+        if self.precision != "fp32" and self.format != "savedmodel":
+            raise FastfoodError(f"--precision {self.precision} with --format {self.format}: "
+                                "TFLite and ONNX files are written in float32 (the small "
+                                "TFLite file is the int8 one); a bf16 or fp16 model is a "
+                                "--format savedmodel export")
         if int(self.top_k) < 1:
             raise FastfoodError(f"--top-k must be >= 1, got {self.top_k}")
         if self.check_images is not None and int(self.check_images) < 1:

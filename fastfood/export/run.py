@@ -43,7 +43,8 @@ def export_run(request: ExportRequest, timer: PhaseTimer | None = None) -> Check
     check_out(request.out, request.force)
     extras.require(request.format)
     run_dir = resolve_run_dir(request.run_dir)
-    base, served, info = serving_model(run_dir, request.precision, timer)
+    built = serving_model(run_dir, request.precision, timer)
+    base, served, info = built.reference, built.served, built.info
     _, val_files, _ = split_files(info, request.data, "val")
     files, sample = choose(val_files, request.check_images, "val")
     max_pixels = info.config.loader.max_pixels
@@ -51,24 +52,27 @@ def export_run(request: ExportRequest, timer: PhaseTimer | None = None) -> Check
     if request.format == "tflite" and request.int8_images:
         _, train_files, _ = split_files(info, request.data, "train")
         chosen, _ = choose(train_files, request.int8_images, "train")
-        representative = representative_dataset(chosen, info.image_size, max_pixels)
+        representative = representative_dataset(chosen, info.image_size, max_pixels,
+                                                info.exif)
 
     from fastfood.inference.forward import Forward
 
     forward = Forward(base, info.image_size, info.temperature)
     with staged(request.out, request.force) as stage:
-        artifacts = write(request, served, info, stage, representative)
+        artifacts = write(request, served, info, stage, representative, built.precision)
         skipped: list[tuple[str, str]] = []
         batches = check_batches(files, info.image_size, request.batch_size, max_pixels,
-                                skipped, with_bytes=any(a.top1_of_bytes for a in artifacts))
+                                skipped, with_bytes=any(a.top1_of_bytes for a in artifacts),
+                                exif=info.exif)
         result = run_check(artifacts, forward, batches, sample=sample,
                            batch_size=request.batch_size, skipped=skipped)
+        result.precision = built.precision
         if result.reference.n == 0:
             raise FastfoodError(f"none of the {len(files)} check images could be read "
                                 f"(first: {skipped[0][0]}: {skipped[0][1]})" if skipped else
                                 "no check images")
         names = [a.file for a in artifacts]
-        meta = describe.preprocessing(info, request.format, names, request.precision)
+        meta = describe.preprocessing(info, request.format, names, built.precision)
         (stage / describe.PREPROCESSING).write_text(json.dumps(meta, indent=2) + "\n")
         (stage / describe.CHECK).write_text(json.dumps(result.to_json(), indent=2) + "\n")
         if not result.passed:
@@ -77,13 +81,13 @@ def export_run(request: ExportRequest, timer: PhaseTimer | None = None) -> Check
 
 
 def write(request: ExportRequest, served: Any, info: Any, stage: Path,
-          representative: Any) -> list[Artifact]:
+          representative: Any, precision: str = "fp32") -> list[Artifact]:
     """The format's writer, into `stage`; each file comes back loaded from disk."""
     if request.format == "savedmodel":
         from fastfood.export import savedmodel
 
         return savedmodel.write(served, info, stage, request,
-                                describe.savedmodel_metadata(info, request.precision))
+                                describe.savedmodel_metadata(info, precision))
     if request.format == "tflite":
         from fastfood.export import tflite
 
@@ -104,13 +108,14 @@ def choose(files: Sequence[str], n: int | None, split: str) -> tuple[list[str], 
 
 
 def check_batches(files: Sequence[str], image_size: int, batch_size: int, max_pixels: int,
-                  skipped: list[tuple[str, str]], *, with_bytes: bool) -> Iterator[CheckBatch]:
-    """The eval view of `files` as predict decodes it (tf.data, `eval_image`), in batches;
-    files that cannot be decoded go to `skipped`."""
+                  skipped: list[tuple[str, str]], *, with_bytes: bool,
+                  exif: bool = False) -> Iterator[CheckBatch]:
+    """The eval view of `files` as predict decodes it (tf.data, `eval_image`, the run's
+    EXIF setting), in batches; files that cannot be decoded go to `skipped`."""
     from fastfood.inference.batches import Batch, decode_batches
 
     for item in decode_batches(files, image_size=image_size, batch_size=batch_size,
-                               kind="tfdata", max_pixels=max_pixels):
+                               kind="tfdata", max_pixels=max_pixels, exif=exif):
         if isinstance(item, Batch):
             contents = ([Path(files[i]).read_bytes() for i in item.indices]
                         if with_bytes else None)
@@ -119,10 +124,11 @@ def check_batches(files: Sequence[str], image_size: int, batch_size: int, max_pi
             skipped.append((files[item.index], item.reason))
 
 
-def representative_dataset(files: Sequence[str], image_size: int, max_pixels: int) -> Any:
+def representative_dataset(files: Sequence[str], image_size: int, max_pixels: int,
+                           exif: bool = False) -> Any:
     """The int8 converter's calibration input: each training image's eval view, one by one."""
     images = [pixels for batch in check_batches(files, image_size, 32, max_pixels, [],
-                                                with_bytes=False)
+                                                with_bytes=False, exif=exif)
               for pixels in batch.pixels]
     if not images:
         raise FastfoodError(f"--int8-images: none of the {len(files)} training images "

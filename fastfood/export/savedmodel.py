@@ -34,9 +34,10 @@ METADATA_SIGNATURE = "metadata"
 
 
 def serving_module(served: Any, display_names: Sequence[str], image_size: int, k: int,
-                   metadata: dict[str, Any] | None = None) -> Any:
+                   metadata: dict[str, Any] | None = None, exif: bool = False) -> Any:
     """A tf.Module: `serve(images)` bytes [None] -> top-k, `pixels(pixels)` -> probs,
-    `metadata()` -> the constants of `metadata` (str, int or float values)."""
+    `metadata()` -> the constants of `metadata` (str, int or float values). `exif`: the
+    run's orientation setting, so the bytes signature decodes as predict does."""
     import tensorflow as tf
 
     from fastfood.loaders.preprocess import eval_image
@@ -57,7 +58,7 @@ def serving_module(served: Any, display_names: Sequence[str], image_size: int, k
         def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
             def classify() -> tuple[tf.Tensor, tf.Tensor]:
                 pixels = tf.map_fn(
-                    lambda contents: eval_image(contents, size), images,
+                    lambda contents: eval_image(contents, size, exif), images,
                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
                 )
                 top = tf.math.top_k(self.model(pixels, training=False), k=k)
@@ -89,7 +90,7 @@ def write(served: Any, info: RunInfo, folder: Path, request: ExportRequest,
     import tensorflow as tf
 
     module = serving_module(served, info.display_names, info.image_size, request.top_k,
-                            metadata)
+                            metadata, exif=info.exif)
     tf.saved_model.save(module, str(folder), signatures={
         SIGNATURE: module.serve, PIXELS_SIGNATURE: module.pixels,
         METADATA_SIGNATURE: module.metadata})
