@@ -32,7 +32,14 @@ if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
 fi
 # ---------------------------------------------------------------------------------------------
 
-"$ROOT/.venv/bin/python" -m pytest ${args[@]+"${args[@]}"}
+# One pytest worker per usable CPU (at most 4), each test file kept on one worker so its
+# module fixtures (a trained run, exports) are made once; -n given by the caller wins.
+workers=$("$ROOT/.venv/bin/python" -c 'import os; print(min(4, len(os.sched_getaffinity(0))))')
+parallel=()
+if [[ " ${args[*]-} " != *" -n "* && "$workers" -gt 1 ]]; then
+  parallel=(-n "$workers" --dist loadfile)
+fi
+"$ROOT/.venv/bin/python" -m pytest ${parallel[@]+"${parallel[@]}"} ${args[@]+"${args[@]}"}
 rc=$?
 if [[ $rc -eq 5 ]]; then
   echo "[test] pytest collected no tests: failing" >&2
