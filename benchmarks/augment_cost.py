@@ -4,7 +4,9 @@ loader under each setting, side by side in one process, on a folder of JPEGs.
     python benchmarks/augment_cost.py DIR [--image-size 64] [--images 1024] [--batch 64]
 
 Each setting builds a fresh training dataset over the same first --images files (sorted),
-skips two batches as warm-up, and times the rest; JSON on stdout, one record.
+skips two batches as warm-up, and times the rest; the settings are measured in --rounds
+rounds, one after another, since the first datasets of a process also pay for tf.data's
+and the page cache's warm-up (compare the last round). JSON on stdout, one record.
 """
 
 from __future__ import annotations
@@ -40,14 +42,16 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     files = sorted(str(p) for p in Path(args.folder).rglob("*.jpg"))[:args.images]
     rows = []
-    for kind in ("dali", "tfdata"):
-        for augment, erasing in SETTINGS:
-            rate = measure(kind, files, augment, erasing, args.image_size, args.batch)
-            rows.append({"loader": kind, "augment": augment, "random_erasing": erasing,
-                         "img_per_s": round(rate, 1)})
+    for round_ in range(args.rounds):
+        for kind in ("dali", "tfdata"):
+            for augment, erasing in SETTINGS:
+                rate = measure(kind, files, augment, erasing, args.image_size, args.batch)
+                rows.append({"round": round_, "loader": kind, "augment": augment,
+                             "random_erasing": erasing, "img_per_s": round(rate, 1)})
     print(json.dumps({"images": len(files), "image_size": args.image_size,
                       "batch": args.batch, "cpu_count": os.cpu_count(),
                       "machine": platform.processor() or platform.machine(), "rows": rows},

@@ -112,7 +112,6 @@ BOUND = 1.0  # DALI against TensorFlow, 0-255 (tests/test_parity.py's bound)
 
 
 @pytest.mark.dali
-@pytest.mark.slow
 def test_every_eval_path_gives_the_upright_pixels(tmp_path: Path) -> None:
     files, upright = _write(tmp_path, _upright())
     want = [_eval_view(u) for u in upright]
@@ -137,7 +136,6 @@ def test_every_eval_path_gives_the_upright_pixels(tmp_path: Path) -> None:
 
 
 @pytest.mark.dali
-@pytest.mark.slow
 def test_training_views_are_upright_on_both_loaders(tmp_path: Path) -> None:
     # A square photo: the square crop is the whole image, so a view is it or its mirror.
     arr = photo_array(32, 32, np.random.default_rng(8))
