@@ -10,9 +10,11 @@ test can check that labels stay aligned with pixels.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -21,7 +23,9 @@ import pytest
 from PIL import Image
 
 # The per-file facts cache (fastfood.data.filecache) of this test session: never the user's.
-os.environ.setdefault("FASTFOOD_FILE_CACHE", tempfile.mkdtemp(prefix="fastfood-facts-"))
+if "FASTFOOD_FILE_CACHE" not in os.environ:
+    os.environ["FASTFOOD_FILE_CACHE"] = tempfile.mkdtemp(prefix="fastfood-facts-")
+    atexit.register(shutil.rmtree, os.environ["FASTFOOD_FILE_CACHE"], True)
 
 CLASS_COLORS = [
     (230, 30, 30), (30, 200, 30), (30, 30, 230), (230, 230, 30),

@@ -187,3 +187,33 @@ def test_train_from_shards_validates_and_calibrates(packed, tmp_path: Path, kind
 
     calibration = fit_temperature(run, loader=kind, write=False)  # the val records, read back
     assert calibration.n == len(manifest["splits"]["val"]["labels"])
+
+
+def test_the_loops_feed_resumes_from_shards_exactly(packed) -> None:
+    """The training loop's own input (TrainFeed at a Position, as a resumed run asks for
+    it) yields, from shards, the batches the uninterrupted run reads there."""
+    from fastfood.config import LoaderConfig, RunConfig
+    from fastfood.loaders.request import LoaderRequest
+    from fastfood.train import distribute, setup
+    from fastfood.train.feeds import TrainFeed
+    from fastfood.train.position import Position
+
+    _, out, _ = packed
+    spec = data.load(out)
+    strategy = distribute.make_strategy()
+    plan = setup.plan(len(spec.train), RunConfig(loader=LoaderConfig(batch_size=4)), strategy)
+    spe = plan.steps_per_epoch
+    request = LoaderRequest(kind="tfdata", image_size=SIZE, seed=5, crop="inception")
+
+    def feed() -> TrainFeed:
+        return TrainFeed(strategy, plan, spec.train.files, spec.train.labels, request)
+
+    whole = feed()
+    it = whole.at(Position())
+    [next(it) for _ in range(spe)]
+    it = whole.at(Position(spe, 1, 0))
+    second_epoch = [next(it) for _ in range(spe)]
+    it = feed().at(Position(spe + 1, 1, 1))  # a run stopped after epoch 2's first batch
+    for (wx, wy), (rx, ry) in zip(second_epoch[1:], [next(it) for _ in range(spe - 1)]):
+        np.testing.assert_array_equal(wy.numpy(), ry.numpy())
+        np.testing.assert_array_equal(wx.numpy(), rx.numpy())

@@ -41,8 +41,7 @@ FORMAT = "fastfood-shards"
 VERSION = 1
 PAD = "pad"  # the padding record's shard name
 SPLITS = ("train", "val", "test")
-DEFAULT_SHARD_MB = 256  # the size NVIDIA's and TF Model Garden's ImageNet shards are near
-FEATURES = ("image/encoded", "image/class/label", "image/filename")
+DEFAULT_SHARD_MB = 256  # a few thousand photos: few files, and one a pipeline can hold
 _SEP = "#"
 
 

@@ -14,7 +14,8 @@ it. A shard is held in memory while its records are handed on (the `--shard-mb` 
 pack, 256 MB by default), so memory stays bounded whatever the dataset's size.
 
 The pack checked every image (the preflight and a full decode), so nothing is skipped
-here: a record that fails to decode stops the run, named by its shard and number.
+here: a record that still fails to decode stops the run with the decoder's error (the
+record is not named: the error carries no position).
 """
 
 from __future__ import annotations
