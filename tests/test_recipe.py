@@ -200,3 +200,13 @@ def test_bad_recipe_flags_exit_2_naming_the_flag(flag, value, capsys):
         main(["train", "--data", "/does/not/matter", flag, value])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.count("\n") == 1 and flag in err
+
+
+def test_the_recipe_line_names_the_augmentation_and_exif():
+    plain = recipe.describe(recipe.resolve(_config("none")))
+    assert "augment" not in plain and "EXIF orientation on" in plain
+    config = RunConfig(loader=LoaderConfig(augment="trivial", random_erasing=0.25, exif="off"),
+                       model=ModelConfig(weights="none"))
+    line = recipe.describe(recipe.resolve(config))
+    assert "augment trivial" in line and "random erasing 0.25" in line
+    assert "EXIF orientation off" in line

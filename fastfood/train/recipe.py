@@ -94,4 +94,8 @@ def describe(config: RunConfig) -> str:
             + (f", label smoothing {t.label_smoothing:g}" if t.label_smoothing else "")
             + (f", fc8 lr x{t.head_lr_mult:g}" if t.head_lr_mult != 1 else "")
             + (f", class weights {t.class_weight}" if t.class_weight != "none" else "")
-            + (f", EMA of the weights (decay {t.ema:g})" if t.ema else ""))
+            + (f", EMA of the weights (decay {t.ema:g})" if t.ema else "")
+            + (f", augment {config.loader.augment}" if config.loader.augment != "basic" else "")
+            + (f", random erasing {config.loader.random_erasing:g}"
+               if config.loader.random_erasing else "")
+            + f", EXIF orientation {config.loader.exif}")
