@@ -23,7 +23,7 @@ def l2_loss(model: keras.Model, weight_decay: float):
     are read in float32 even under a mixed policy, so bfloat16 rounding cannot bias it.
     `tf.nn.l2_loss` (sum(w^2) / 2) is one pass over a kernel and its gradient one product,
     where reduce_sum(square(w)) writes the squares out and differentiates in three passes:
-    on VGG19's 140M parameters that was most of the step's time beyond the network's.
+    on VGG19's 140M parameters that halved the L2 term's cost (BENCHMARKS.md).
     """
     import tensorflow as tf
 

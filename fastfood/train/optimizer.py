@@ -3,10 +3,10 @@ learn at a multiple of the learning rate.
 
 Keras 3's SGD updates each variable with five separate ops (two products, a difference,
 the momentum's assignment, the variable's addition), each a full pass over a tensor as
-large as the variable; VGG19 has 140M parameters, so on a CPU the update alone costs
-about as much as a quarter of the bfloat16 forward and backward pass. TensorFlow's
-ResourceApplyKerasMomentum computes Keras' very update (accum = accum * momentum -
-lr * grad; var += accum, in the variable's dtype) in one pass. `FusedSGD` has exactly
+large as the variable, and VGG19 has 140M parameters: on a 2-core CPU that update took
+about three times as long as one ResourceApplyKerasMomentum per variable (BENCHMARKS.md),
+which computes Keras' very update (accum = accum * momentum - lr * grad; var += accum, in
+the variable's dtype; bit-identical in tests/test_fused_sgd.py). `FusedSGD` has exactly
 SGD's variables (one momentum slot per variable), so checkpoints are SGD's.
 
 Keras' optimizers take one rate for all variables. Fine-tuning wants a fresh fc8 to move
