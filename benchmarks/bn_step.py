@@ -1,8 +1,8 @@
 """The bfloat16 training step: plain VGG19, VGG19-BN before and after the fused batch norm,
 and a bare Keras tf.function step, side by side in one process.
 
-    python benchmarks/bn_step.py --width 0.5 --image-size 224 --batch-size 8 --repeats 7 \\
-        --out benchmarks/results/bn_step_cpu.json
+    python benchmarks/bn_step.py --width 0.5 --image-size 224 --batch-size 8 --repeats 9 \\
+        --steps 1 --out benchmarks/results/bn_step_w05_224_b8_run1.json
 
 Every variant trains on the same synthetic batch (compute only, no input pipeline), one
 step at a time, timed in interleaved rounds so that load from other processes falls on
