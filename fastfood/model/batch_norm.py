@@ -2,10 +2,11 @@
 
 Keras 3's BatchNormalization casts a bfloat16 activation to float32, computes the batch
 moments and the normalisation as separate float32 ops and casts back: about ten full passes
-over every activation forward and back, which made the batch-norm VGG19's bfloat16 step on
-a CPU more than twice the plain one's. FusedBatchNormV3 (oneDNN's kernel on CPUs) reads the
-bfloat16 activation once for the moments and once to normalise it, in float32 inside, and
-its gradient is one more kernel.
+over every activation forward and back, which made the batch-norm VGG19's bfloat16 step
+1.4x (2-core EPYC, width 0.5) to 2.5x (Xeon with AMX, full width) the plain one's.
+FusedBatchNormV3 (oneDNN's kernel on CPUs) does the moments and the normalisation of a
+bfloat16 activation in float32 inside one kernel, and its gradient in one more; with it
+the step is within a few percent of the plain one (BENCHMARKS.md, "Batch norm in bf16").
 
 It computes what Keras' layer computes, to float32 rounding:
 - the batch mean and variance in float32 (the kernel's variance is (x - mean)^2 averaged,
