@@ -131,6 +131,7 @@ def _keras_layers(model) -> None:
             layer.fused = False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_the_model_trains_as_with_keras_batch_norm(policy):
     """Two steps of fastfood's training step on the whole (tiny) model: losses, moving
