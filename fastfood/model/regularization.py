@@ -21,12 +21,14 @@ def l2_loss(model: keras.Model, weight_decay: float):
 
     Biases are not decayed (slim's vgg_arg_scope regularises weights only). The variables
     are read in float32 even under a mixed policy, so bfloat16 rounding cannot bias it.
+    `tf.nn.l2_loss` (sum(w^2) / 2) is one pass over a kernel and its gradient one product,
+    where reduce_sum(square(w)) writes the squares out and differentiates in three passes:
+    on VGG19's 140M parameters that halved the L2 term's cost (BENCHMARKS.md).
     """
     import tensorflow as tf
 
-    squares = [tf.reduce_sum(tf.square(tf.cast(k.value, tf.float32))) for k in kernels(model)]
-    total = tf.add_n(squares)
-    return tf.constant(weight_decay, tf.float32) * total / 2.0
+    halves = [tf.nn.l2_loss(tf.cast(k.value, tf.float32)) for k in kernels(model)]
+    return tf.constant(weight_decay, tf.float32) * tf.add_n(halves)
 
 
 def head_variables(model: keras.Model) -> list:

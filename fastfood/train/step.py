@@ -31,19 +31,21 @@ def make_optimizer(learning_rate: Any, momentum: float, *, loss_scale: bool,
                    head_variables: Any = (), head_lr_mult: float = 1.0) -> Any:
     """SGD with momentum (VGG's original optimizer), wrapped for dynamic loss scaling under fp16.
 
+    Keras' SGD update, computed by one fused kernel per variable (`fastfood.train.optimizer`).
+
     `head_variables` (fc8's, from `fastfood.model.head_variables`) learn at
     `head_lr_mult` times the rate: a fresh head on a pretrained body can move faster than
     the body. Create it inside the strategy's scope and build it on all trainable variables.
     """
     import keras
 
-    from fastfood.train.optimizer import ScaledSGD
+    from fastfood.train.optimizer import FusedSGD, ScaledSGD
 
     if head_lr_mult != 1.0 and head_variables:
         opt = ScaledSGD(learning_rate=learning_rate, momentum=momentum,
                         scaled_variables=head_variables, lr_mult=head_lr_mult)
     else:
-        opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+        opt = FusedSGD(learning_rate=learning_rate, momentum=momentum)
     return keras.optimizers.LossScaleOptimizer(opt) if loss_scale else opt
 
 
