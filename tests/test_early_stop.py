@@ -49,13 +49,19 @@ def test_time_budget_fits_once_from_the_measured_step_time(monkeypatch):
     clock = [100.0]
     monkeypatch.setattr(budget, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     b = TimeBudget(limit_s=50.0, used_s=10.0)  # 40 s left of 50
-    assert not b.fit_due(20)  # no step timed yet
+    assert not b.wants_fit(20)  # no step timed yet
     b.stepped(1)  # the compiling first step ends at 100 s
     clock[0] += 20.0  # 10 steps of 2 s
-    assert not b.fit_due(10) and b.fit_due(11)
+    # no validation timed yet, but 20 s is past 20 % of the limit
+    assert not b.wants_fit(10) and b.wants_fit(11)
+    long = TimeBudget(limit_s=1000.0)
+    long.stepped(1)
+    assert not long.wants_fit(11)  # neither a validation nor 200 s timed
+    long.validated()
+    assert long.wants_fit(11)
     # 20 s left, 90 % of it at 2 s a step: 9 more steps
     assert b.estimate(11, 1000) == 20.0 and b.estimate(11, 15) == 15.0
-    assert b.settle(11, 1000, 19.6) == 19 and b.fitted == 19 and not b.fit_due(12)
+    assert b.settle(11, 1000, 19.6) == 19 and b.fitted == 19 and not b.wants_fit(12)
     assert b.fit == {"at_step": 11, "planned_steps": 1000, "fitted_steps": 19,
                      "limit_s": 50.0, "elapsed_s": 30.0}
     assert not b.out_of_time

@@ -69,6 +69,7 @@ class Run:
                     raise
                 result = evaluate(self.parts.eval_step, *self.evals.batches())
             self.log.val(pos, result)
+            self.budget.validated()
             self.patience.record(result["top1"] > self.best_top1)
             if result["top1"] > self.best_top1:
                 self.best_top1 = result["top1"]
