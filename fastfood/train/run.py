@@ -117,7 +117,7 @@ class Run:
                 num_epochs=math.ceil(total / self.plan.steps_per_epoch))
         self.log.say(f"--time-limit {self.config.train.time_limit}: "
                      + (f"the schedule now ends at step {total} instead of {planned} "
-                        "(the learning rate decays over the steps that fit)"
+                        "(its warm-up and decay shrunk in proportion to the steps that fit)"
                         if total != planned else f"all {planned} planned steps fit"))
         return self.plan
 
