@@ -138,3 +138,27 @@ def test_old_configs_keep_the_ema_off():
     old = RunConfig().to_dict()
     del old["train"]["ema"]
     assert RunConfig.from_dict(old).train.ema == 0.0
+
+
+def test_a_checkpoint_without_an_average_starts_it_at_the_restored_weights(tmp_path):
+    """--ema added when resuming a run trained without it: the average starts at the
+    restored weights, not at the freshly built ones."""
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.checkpoints import Checkpoints, Position
+    from fastfood.train.ema import Ema
+    from fastfood.train.step import make_optimizer
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    opt = make_optimizer(0.1, 0.9, loss_scale=False)
+    opt.build(model.trainable_variables)
+    Checkpoints(tmp_path, model, opt).save(Position(step=5, epoch=0, batch_in_epoch=5))
+    saved = [w.numpy().copy() for w in model.weights]
+    for w in model.weights:
+        w.assign(tf.zeros_like(w))
+    ema = Ema(model, 0.9, tf.distribute.get_strategy())  # shadows of the zeroed weights
+    assert Checkpoints(tmp_path, model, opt, ema=ema).restore() == Position(5, 0, 5)
+    for s, w in zip(ema.shadow, saved):
+        np.testing.assert_array_equal(s.numpy(), w)
+    assert int(ema.updates.numpy()) == 0
