@@ -159,3 +159,27 @@ def test_time_limit_ends_with_a_checkpoint_that_resumes(make_food101, tmp_path, 
     assert spent["step"] == 8 and spent["stop"]["reason"] == "time limit"
     more = _train(_config(root, run, time_limit="14s"), resume=True)
     assert more["step"] == 14 and more["stop"]["reason"] == "time limit"
+
+
+def test_a_checkpoint_of_an_earlier_version_restores_with_the_counts_at_zero(tmp_path):
+    """Before patience and the time limit a checkpoint held no counts of them: it still
+    restores, and they start at zero."""
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.checkpoints import Checkpoints, Position
+    from fastfood.train.step import make_optimizer
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    opt = make_optimizer(0.1, 0.9, loss_scale=False)
+    opt.build(model.trainable_variables)
+    old = {k: tf.Variable(v, dtype=d) for k, v, d in (
+        ("step", 7, tf.int64), ("epoch", 1, tf.int64), ("batch_in_epoch", 1, tf.int64),
+        ("best_top1", 0.5, tf.float64))}
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=opt, **old),
+                               str(tmp_path / "ckpt"), max_to_keep=3,
+                               checkpoint_name="ckpt").save(checkpoint_number=7)
+    ckpts = Checkpoints(tmp_path, model, opt)
+    assert ckpts.restore() == Position(7, 1, 1) and ckpts.restored_best_top1 == 0.5
+    assert ckpts.restored_state == {"bad_validations": 0, "train_seconds": 0.0,
+                                    "fitted_steps": 0}
