@@ -1,5 +1,6 @@
-"""--class-weight balanced: the weights' rule, the weighted loss of one step by hand, and an
-imbalanced run that resumes exactly (two replicas: tests/test_knobs_two_replicas.py)."""
+"""--class-weight balanced: the weights' rule and the weighted loss of one step by hand.
+An imbalanced run that resumes exactly with them: tests/test_ema.py (one run checks both);
+two replicas: tests/test_knobs_two_replicas.py."""
 
 from __future__ import annotations
 
@@ -61,48 +62,6 @@ def test_weighted_step_loss_matches_hand_computed():
     assert abs(expected - nll.mean()) > 1e-3  # the weights change the value
     logs = step((images, labels))
     assert float(logs["xent"]) == pytest.approx(expected, rel=1e-5)
-
-
-def _config(root, run, **train):
-    from fastfood.config import DataConfig, LoaderConfig, ModelConfig, RunConfig, TrainConfig
-
-    return RunConfig(
-        data=DataConfig(root=str(root)), loader=LoaderConfig(kind="tfdata", batch_size=8),
-        model=ModelConfig(width=0.125, image_size=32, weights="none", dropout=0.0),
-        train=TrainConfig(**{"epochs": 2, "lr": 0.01, "precision": "fp32", "xla": "off",
-                             "run_dir": str(run), "save_every": 0, "class_weight": "balanced",
-                             # a flat rate: --max-steps then changes where a run stops only
-                             "warmup_epochs": 0.0, "end_lr_factor": 1.0,
-                             **train}))
-
-
-def _fc8(run, step):
-    from tests.support.runs import read_every_tensor
-
-    values = read_every_tensor(str(run / "ckpt" / f"ckpt-{step}"))
-    return {k: v for k, v in values.items() if k.startswith("model/") and "OPTIMIZER" not in k}
-
-
-@pytest.mark.slow
-def test_imbalanced_run_trains_balanced_and_resumes_exactly(make_folders, tmp_path):
-    from fastfood import data, rundir
-    from fastfood.config import DataConfig
-    from fastfood.train import train_and_evaluate
-
-    root = make_folders({"big": 40, "small": 2})  # 20:1
-    spec = data.load_config(DataConfig(root=str(root)))
-    whole = train_and_evaluate(_config(root, tmp_path / "whole", max_steps=8), fancy=False)
-    assert whole["exit_code"] == 0 and whole["step"] == 8
-    assert whole["class_weights"] == pytest.approx(list(balanced(spec.train.labels, 2)))
-    assert rundir.read_config(tmp_path / "whole").train.class_weight == "balanced"
-    part = tmp_path / "part"
-    train_and_evaluate(_config(root, part, max_steps=3), fancy=False)
-    resumed = train_and_evaluate(_config(root, part, max_steps=8), resume=True, fancy=False)
-    assert resumed["step"] == 8
-    a, b = _fc8(tmp_path / "whole", 8), _fc8(part, 8)
-    assert a.keys() == b.keys() and a
-    for key in a:
-        np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
 def test_old_configs_train_unweighted():

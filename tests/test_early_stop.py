@@ -49,13 +49,19 @@ def test_time_budget_fits_once_from_the_measured_step_time(monkeypatch):
     clock = [100.0]
     monkeypatch.setattr(budget, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     b = TimeBudget(limit_s=50.0, used_s=10.0)  # 40 s left of 50
-    assert not b.fit_due(20)  # no step timed yet
+    assert not b.wants_fit(20)  # no step timed yet
     b.stepped(1)  # the compiling first step ends at 100 s
     clock[0] += 20.0  # 10 steps of 2 s
-    assert not b.fit_due(10) and b.fit_due(11)
+    # no validation timed yet, but 20 s is past 20 % of the limit
+    assert not b.wants_fit(10) and b.wants_fit(11)
+    long = TimeBudget(limit_s=1000.0)
+    long.stepped(1)
+    assert not long.wants_fit(11)  # neither a validation nor 200 s timed
+    long.validated()
+    assert long.wants_fit(11)
     # 20 s left, 90 % of it at 2 s a step: 9 more steps
     assert b.estimate(11, 1000) == 20.0 and b.estimate(11, 15) == 15.0
-    assert b.settle(11, 1000, 19.6) == 19 and b.fitted == 19 and not b.fit_due(12)
+    assert b.settle(11, 1000, 19.6) == 19 and b.fitted == 19 and not b.wants_fit(12)
     assert b.fit == {"at_step": 11, "planned_steps": 1000, "fitted_steps": 19,
                      "limit_s": 50.0, "elapsed_s": 30.0}
     assert not b.out_of_time
@@ -71,9 +77,10 @@ def test_refit_moves_the_end_of_a_traced_schedule():
     sched = lr_schedule(0.1, 100, warmup_steps=5, end_factor=1e-3)
     at = tf.function(lambda s: sched(s))
     assert float(at(tf.constant(30))) == pytest.approx(lr_at(30, 0.1, 100, 1e-3, 5), rel=1e-5)
-    sched.refit(40)
-    assert float(at(tf.constant(30))) == pytest.approx(lr_at(30, 0.1, 40, 1e-3, 5), rel=1e-5)
-    assert float(at(tf.constant(39))) == pytest.approx(lr_at(39, 0.1, 40, 1e-3, 5), rel=1e-5)
+    sched.refit(40)  # the warm-up shrinks with the run: 5 steps of 100 -> 2 of 40
+    for step in (0, 1, 2, 30, 39):
+        assert float(at(tf.constant(step))) == pytest.approx(lr_at(step, 0.1, 40, 1e-3, 2),
+                                                             rel=1e-5), step
 
 
 def test_bad_time_limits_are_refused_naming_the_flag(capsys):
@@ -152,3 +159,27 @@ def test_time_limit_ends_with_a_checkpoint_that_resumes(make_food101, tmp_path, 
     assert spent["step"] == 8 and spent["stop"]["reason"] == "time limit"
     more = _train(_config(root, run, time_limit="14s"), resume=True)
     assert more["step"] == 14 and more["stop"]["reason"] == "time limit"
+
+
+def test_a_checkpoint_of_an_earlier_version_restores_with_the_counts_at_zero(tmp_path):
+    """Before patience and the time limit a checkpoint held no counts of them: it still
+    restores, and they start at zero."""
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.checkpoints import Checkpoints, Position
+    from fastfood.train.step import make_optimizer
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    opt = make_optimizer(0.1, 0.9, loss_scale=False)
+    opt.build(model.trainable_variables)
+    old = {k: tf.Variable(v, dtype=d) for k, v, d in (
+        ("step", 7, tf.int64), ("epoch", 1, tf.int64), ("batch_in_epoch", 1, tf.int64),
+        ("best_top1", 0.5, tf.float64))}
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=opt, **old),
+                               str(tmp_path / "ckpt"), max_to_keep=3,
+                               checkpoint_name="ckpt").save(checkpoint_number=7)
+    ckpts = Checkpoints(tmp_path, model, opt)
+    assert ckpts.restore() == Position(7, 1, 1) and ckpts.restored_best_top1 == 0.5
+    assert ckpts.restored_state == {"bad_validations": 0, "train_seconds": 0.0,
+                                    "fitted_steps": 0}

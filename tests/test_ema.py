@@ -1,5 +1,7 @@
 """--ema: the average's arithmetic, its swap in and out of the model, an exact resume,
-and that best/ and final/ (what predict, evaluate and export read) hold the average."""
+and that best/ and final/ (what predict, evaluate and export read) hold the average. The
+resumed run is a 20:1 one with --class-weight balanced too, so one set of runs shows both
+resume exactly."""
 
 from __future__ import annotations
 
@@ -70,6 +72,8 @@ def _config(root, run, **train):
         model=ModelConfig(width=0.125, image_size=32, weights="none", dropout=0.0),
         train=TrainConfig(**{"epochs": 2, "lr": 0.01, "precision": "fp32", "xla": "off",
                              "run_dir": str(run), "save_every": 0, "ema": 0.9,
+                             "class_weight": "balanced",
+                             # a flat rate: --max-steps then changes where a run stops only
                              "warmup_epochs": 0.0, "end_lr_factor": 1.0, **train}))
 
 
@@ -81,38 +85,43 @@ def _tensors(prefix, start):
 
 
 @pytest.mark.slow
-def test_resume_continues_the_same_average_and_inference_reads_it(make_food101, tmp_path):
-    from fastfood import rundir
+def test_a_weighted_averaged_run_resumes_exactly_and_inference_reads_the_average(
+        make_folders, tmp_path):
+    from fastfood import data, rundir
+    from fastfood.config import DataConfig
     from fastfood.train import train_and_evaluate
+    from fastfood.train.class_weights import balanced
 
-    root = make_food101({"a": (13, 2), "b": (13, 2), "c": (13, 2), "d": (13, 2)})
+    root = make_folders({"big": 40, "small": 2})  # 20:1
+    spec = data.load_config(DataConfig(root=str(root)))
     whole, part = tmp_path / "whole", tmp_path / "part"
-    train_and_evaluate(_config(root, whole, max_steps=8), fancy=False)
+    summary = train_and_evaluate(_config(root, whole, max_steps=8), fancy=False)
+    assert summary["exit_code"] == 0 and summary["step"] == 8
+    assert summary["class_weights"] == pytest.approx(list(balanced(spec.train.labels, 2)))
     train_and_evaluate(_config(root, part, max_steps=3), fancy=False)
-    train_and_evaluate(_config(root, part, max_steps=8), resume=True, fancy=False)
-    a, b = _tensors(whole / "ckpt" / "ckpt-8", "ema/"), _tensors(part / "ckpt" / "ckpt-8", "ema/")
-    assert len(a) > 10 and a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    resumed = train_and_evaluate(_config(root, part, max_steps=8), resume=True, fancy=False)
+    assert resumed["step"] == 8
+    a, b = _tensors(whole / "ckpt" / "ckpt-8", ""), _tensors(part / "ckpt" / "ckpt-8", "")
+    assert sum(k.startswith("ema/") for k in a) > 10 and sum(k.startswith("model/") for k in a)
+    assert a.keys() == b.keys()
+    for key in a:  # the trained weights and their average
+        if key.startswith(("ema/", "model/")):
+            np.testing.assert_allclose(b[key], a[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    a = {k: v for k, v in a.items() if k.startswith("ema/")}
     assert int(a["ema/updates/.ATTRIBUTES/VARIABLE_VALUE"]) == 8
-    assert rundir.read_config(whole).train.ema == 0.9
+    config = rundir.read_config(whole)
+    assert config.train.ema == 0.9 and config.train.class_weight == "balanced"
 
-    # final/ holds the average, not the trained weights; load_run (predict, evaluate,
-    # export) gets the average from final/, best/ and ckpt/ alike.
-    import keras
+    # final/ holds the average, not the trained weights, and reading ckpt/ as inference
+    # does (rundir.read_weights, under load_run: predict, evaluate, export) gives it too.
     import tensorflow as tf
 
     from fastfood import model as models
-    from fastfood.inference.runs import load_run
 
-    model, info = load_run(whole)
-    cfg = rundir.read_config(whole).model
-    targets = lambda m: rundir.ema_targets(m)  # noqa: E731
+    cfg = config.model
+    targets = rundir.ema_targets
     shadow = [a[k] for k in sorted((k for k in a if k.startswith("ema/shadow/")),
                                    key=lambda k: int(k.split("/")[2]))]
-    for w, s in zip(targets(model), shadow):
-        if info.checkpoint == "final":
-            np.testing.assert_allclose(w.numpy(), s, rtol=1e-6)
     for which in ("final/final", "ckpt/ckpt-8"):
         fresh = models.build(cfg, load_weights=False)
         rundir.read_weights(fresh, str(whole / which))
@@ -121,7 +130,6 @@ def test_resume_continues_the_same_average_and_inference_reads_it(make_food101, 
     trained = models.build(cfg, load_weights=False)
     tf.train.Checkpoint(model=trained).read(str(whole / "ckpt" / "ckpt-8")).expect_partial()
     assert not all(np.allclose(w.numpy(), s) for w, s in zip(targets(trained), shadow))
-    del keras
 
 
 def test_old_configs_keep_the_ema_off():
@@ -130,3 +138,27 @@ def test_old_configs_keep_the_ema_off():
     old = RunConfig().to_dict()
     del old["train"]["ema"]
     assert RunConfig.from_dict(old).train.ema == 0.0
+
+
+def test_a_checkpoint_without_an_average_starts_it_at_the_restored_weights(tmp_path):
+    """--ema added when resuming a run trained without it: the average starts at the
+    restored weights, not at the freshly built ones."""
+    import keras
+    import tensorflow as tf
+
+    from fastfood.train.checkpoints import Checkpoints, Position
+    from fastfood.train.ema import Ema
+    from fastfood.train.step import make_optimizer
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    opt = make_optimizer(0.1, 0.9, loss_scale=False)
+    opt.build(model.trainable_variables)
+    Checkpoints(tmp_path, model, opt).save(Position(step=5, epoch=0, batch_in_epoch=5))
+    saved = [w.numpy().copy() for w in model.weights]
+    for w in model.weights:
+        w.assign(tf.zeros_like(w))
+    ema = Ema(model, 0.9, tf.distribute.get_strategy())  # shadows of the zeroed weights
+    assert Checkpoints(tmp_path, model, opt, ema=ema).restore() == Position(5, 0, 5)
+    for s, w in zip(ema.shadow, saved):
+        np.testing.assert_array_equal(s.numpy(), w)
+    assert int(ema.updates.numpy()) == 0

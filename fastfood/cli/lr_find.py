@@ -22,10 +22,11 @@ from fastfood.cli.options import build_config, config_options
               help="The sweep's last rate (it stops earlier once the loss diverges).")
 @click.option("--steps", type=click.IntRange(min=5), default=100, show_default=True,
               help="Steps in the sweep, one rate each.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="lr_find.csv",
-              show_default=True, help="The CSV of the sweep; the PNG goes beside it.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="The CSV of the sweep; the PNG goes beside it. Default: lr_find.csv here, "
+                   "or in --run-dir when one is given (the only case a folder is made).")
 @click.pass_context
-def lr_find(ctx: click.Context, start_lr: float, end_lr: float, steps: int, out: str,
+def lr_find(ctx: click.Context, start_lr: float, end_lr: float, steps: int, out: str | None,
             **params: Any) -> None:
     """Suggest a learning rate: a short exponential LR sweep with the training setup."""
     from fastfood import data
@@ -35,8 +36,11 @@ def lr_find(ctx: click.Context, start_lr: float, end_lr: float, steps: int, out:
                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
     config = build_config(params, explicit)
     spec = data.load_config(config.data)
-    out_path = Path(out)
-    if out_path.parent and not out_path.parent.is_dir():
+    if out is None and params.get("run_dir"):
+        Path(params["run_dir"]).mkdir(parents=True, exist_ok=True)
+        out = str(Path(params["run_dir"]) / "lr_find.csv")
+    out_path = Path(out or "lr_find.csv")
+    if not out_path.parent.is_dir():
         raise FastfoodError(f"--out {out}: folder {out_path.parent} does not exist")
 
     from fastfood.quiet import import_tensorflow_quietly

@@ -16,10 +16,12 @@ import math
 import time
 from dataclasses import dataclass, field
 
-#: Steps timed before the schedule is fitted to the time left (after the first step of
-#: the process, which compiles). The first validation may come later; the time check at
-#: every agreed step boundary is the backstop.
+#: Steps timed at least before the schedule is fitted to the time left (after the first
+#: step of the process, which compiles). The fit also waits for the first validation, so
+#: the time measured includes one (a run validates once an epoch), or for FIT_BY_SHARE of
+#: the limit when an epoch is long. The time check at every agreed boundary is the backstop.
 FIT_AFTER_STEPS = 10
+FIT_BY_SHARE = 0.2
 #: The share of the time left the fitted steps may take: room for the validations, saves
 #: and the final one that the timed steps did not include.
 FIT_SHARE = 0.9
@@ -50,6 +52,7 @@ class TimeBudget:
     fitted: int = 0
     _start: float = field(default_factory=lambda: time.monotonic())
     _timing: tuple[int, float] | None = None  # (step, clock) after this process's first step
+    _validated: bool = False  # a validation ran since the clock started
     fit: dict | None = None  # what the fit found, for summary.json
 
     def elapsed(self) -> float:
@@ -66,11 +69,18 @@ class TimeBudget:
     def out_of_time(self) -> bool:
         return self.limit_s > 0 and self.elapsed() >= self.limit_s
 
-    def fit_due(self, step: int) -> bool:
-        """Whether the step time has been measured long enough to fit the schedule (a
-        function of the step alone, so every worker answers the same)."""
-        return (self.limit_s > 0 and not self.fitted and self._timing is not None
-                and step >= self._timing[0] + FIT_AFTER_STEPS)
+    def validated(self) -> None:
+        """Note a validation (its time is then part of what the fit measures)."""
+        self._validated = self._timing is not None
+
+    def wants_fit(self, step: int) -> bool:
+        """Whether this worker has timed enough to fit the schedule: FIT_AFTER_STEPS steps
+        and a validation, or FIT_BY_SHARE of the limit (its clock: a wish to agree on)."""
+        if self.limit_s <= 0 or self.fitted or self._timing is None \
+                or step < self._timing[0] + FIT_AFTER_STEPS:
+            return False
+        return self._validated or \
+            time.monotonic() - self._timing[1] >= FIT_BY_SHARE * self.limit_s
 
     def estimate(self, step: int, planned: int) -> float:
         """The schedule's length this worker's clock says fits: the steps done, plus those

@@ -86,15 +86,16 @@ def train_loop(run: Run, pos: Position, stop: StopFlag) -> dict:
                 run.report_skips(pos)
                 want_save = False
                 if run.lockstep.due(pos.step) or ends:
-                    want_stop, want_save, late = run.lockstep.agree(
-                        bool(stop.signum), run.ckpts.timer_due(), run.budget.out_of_time)
+                    want_stop, want_save, late, fit = run.lockstep.agree(
+                        bool(stop.signum), run.ckpts.timer_due(), run.budget.out_of_time,
+                        run.budget.wants_fit(pos.step))
                     if want_stop:
                         stopped = stop.name or "a peer worker's signal"
                         break
                     if late:
                         ended = "time limit"
                         break
-                    if run.budget.fit_due(pos.step):
+                    if fit:
                         plan = run.fit_to_time(pos)
                         ends = ends or pos.step >= plan.total_steps
                 if ends:

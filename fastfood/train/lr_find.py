@@ -13,7 +13,8 @@ part). `min_over_10`, the rate at the lowest smoothed loss over 10 (fastai's old
 is reported beside it. The suggestion is a peak rate for the run's schedule (warm-up and
 decay), at the run's --batch-size.
 
-Nothing is written to a run directory; the caller writes the CSV (and a PNG).
+Nothing is written to a run directory; the caller writes the CSV (and a PNG), into one
+only when asked (`fastfood lr-find --run-dir`).
 """
 
 from __future__ import annotations
@@ -79,7 +80,6 @@ def sweep(config: RunConfig, *, start: float = 1e-5, end: float = 1.0, steps: in
           spec: Any = None, say: Any = print) -> Sweep:
     """Run the sweep for `config` (a train config; its lr and schedule are ignored)."""
     import keras
-    import tensorflow as tf
 
     from fastfood import data, loaders, machine
     from fastfood.loaders.request import LoaderRequest
@@ -140,7 +140,6 @@ def sweep(config: RunConfig, *, start: float = 1e-5, end: float = 1.0, steps: in
                 pos = pos.next_epoch()
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    del tf
     finite = [i for i, v in enumerate(smoothed) if math.isfinite(v)]
     lrs_f, sm_f = [lrs[i] for i in finite], [smoothed[i] for i in finite]
     best, tenth = suggest(lrs_f, sm_f)

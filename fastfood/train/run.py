@@ -69,6 +69,7 @@ class Run:
                     raise
                 result = evaluate(self.parts.eval_step, *self.evals.batches())
             self.log.val(pos, result)
+            self.budget.validated()
             self.patience.record(result["top1"] > self.best_top1)
             if result["top1"] > self.best_top1:
                 self.best_top1 = result["top1"]
@@ -116,7 +117,7 @@ class Run:
                 num_epochs=math.ceil(total / self.plan.steps_per_epoch))
         self.log.say(f"--time-limit {self.config.train.time_limit}: "
                      + (f"the schedule now ends at step {total} instead of {planned} "
-                        "(the learning rate decays over the steps that fit)"
+                        "(its warm-up and decay shrunk in proportion to the steps that fit)"
                         if total != planned else f"all {planned} planned steps fit"))
         return self.plan
 

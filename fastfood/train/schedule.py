@@ -32,23 +32,30 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.warmup_steps = max(0, min(int(warmup_steps), self.total_steps - 1))
         self.end_factor = float(end_factor)
         self.shape = shape
-        # The length lives in a variable, so `refit` reaches a step already traced; the
-        # warm-up's length is kept (a refit only ever moves the end).
+        self._planned = (self.total_steps, self.warmup_steps)
+        # The lengths live in variables, so `refit` reaches a step already traced.
         self._total = tf.Variable(float(self.total_steps), trainable=False,
                                   name="schedule_total_steps")
+        self._warmup = tf.Variable(float(self.warmup_steps), trainable=False,
+                                   name="schedule_warmup_steps")
 
     def refit(self, total_steps: int) -> None:
-        """End the decay at `total_steps` instead (a --time-limit fitted the run to the
-        time). Where the warm-up no longer fits, it ends one step before the new end."""
+        """Fit the whole curve into `total_steps` (a --time-limit fitted the run to the
+        time): the warm-up shrinks in proportion, so the shape is the planned one, only
+        shorter (a 2-epoch warm-up must not eat a run cut to 1.5 epochs)."""
+        planned_total, planned_warmup = self._planned
         self.total_steps = max(1, int(total_steps))
+        self.warmup_steps = max(0, min(round(planned_warmup * self.total_steps / planned_total),
+                                       self.total_steps - 1))
         self._total.assign(float(self.total_steps))
+        self._warmup.assign(float(self.warmup_steps))
 
     def __call__(self, step: Any) -> Any:
         import tensorflow as tf
 
         step = tf.cast(step, tf.float32)
         total = tf.cast(self._total, tf.float32)
-        warmup = tf.minimum(float(self.warmup_steps), tf.maximum(total - 1.0, 0.0))
+        warmup = tf.cast(self._warmup, tf.float32)
         warm = tf.maximum(1.0, warmup)
         rising = self.lr * tf.minimum(step + 1.0, warm) / warm
         span = tf.maximum(1.0, total - warmup)
