@@ -158,8 +158,13 @@ def test_serve_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     from fastfood.server.model import ServedModel
     from fastfood.server.settings import ServeSettings
 
-    run = untrained_run(tmp_path / "run", ["a", "b"])
+    from fastfood.inference.runs import inference_model
+
+    run = untrained_run(tmp_path / "run", ["a", "b"])  # random init: batch norm
+    # A handful of images is not worth the fold (module doc of inference_model); batches are.
+    assert not inference_model(run, "fp32", images=1).folded
     model = ServedModel.load(run, precision="bf16")
+    assert model.batch_norm_folded
     with TestClient(create_app(model, ServeSettings())) as client:
         described = client.get("/v1/model").json()
     assert described["precision"]["precision"] == "bf16"
