@@ -254,15 +254,15 @@ def evaluate(
     from fastfood.rundir import read_info
 
     info = read_info(path)
+    batch = int(batch_size) if batch_size is not None else \
+        int(info.config.loader.batch_size or 64)
+    if batch < 1:  # before the model is built: a bad flag costs no TensorFlow start
+        raise FastfoodError(f"--batch-size must be >= 1, got {batch}")
     root, files, labels = split_files(info, data, split)
     loaded = inference_model(path, precision, timer=timer, images=len(files))
     model, info = loaded.model, loaded.info
     if on_precision is not None:
         on_precision(loaded.precision)
-    batch = int(batch_size) if batch_size is not None else \
-        int(info.config.loader.batch_size or 64)
-    if batch < 1:
-        raise FastfoodError(f"--batch-size must be >= 1, got {batch}")
     start = time.perf_counter()
     records, skipped = collect(Forward(model, info.image_size, info.temperature), files, labels,
                                image_size=info.image_size, batch_size=batch, loader=loader,

@@ -36,9 +36,10 @@ def cpu_backend_for_gpu_branch(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
     asked: list[dict] = []
 
-    def make(files, labels, request, *, device="cpu", device_id=None, share=None):
+    def make(files, labels, request, *, device="cpu", device_id=None, share=None, **more):
         asked.append({"device": device, "device_id": device_id, "threads": share.num_threads})
-        return dali_pipeline.make_pipeline(files, labels, request, device="cpu", share=share)
+        return dali_pipeline.make_pipeline(files, labels, request, device="cpu", share=share,
+                                           **more)
 
     monkeypatch.setattr(dali, "make_pipeline", make)
     return asked

@@ -35,7 +35,8 @@ def predictor(run: Path):
 @pytest.fixture(scope="module")
 def server(run: Path):
     """One server for the module; stopping it with Ctrl-C must exit 0 with a clean log."""
-    live = LiveServer(run, "--max-upload-mb", "1", "--max-wait-ms", "20")
+    # float32, as the `predictor` it is compared with (the command's auto may pick bf16)
+    live = LiveServer(run, "--max-upload-mb", "1", "--max-wait-ms", "20", "--precision", "fp32")
     yield live
     code = live.stop()
     assert code == 0, live.output
