@@ -153,9 +153,14 @@ def test_tf_serving_endpoint_answers_as_the_exported_signature(
     columns = client.post("/v1/models/fastfood:predict",
                           json={"inputs": {"images": [{"b64": s} for s in b64]}})
     assert rows.status_code == named.status_code == columns.status_code == 200, rows.text
-    assert rows.json() == named.json()
     predictions = rows.json()["predictions"]
     outputs = columns.json()["outputs"]
+    # The three request forms give the same answers. Not bit for bit: the dynamic batcher may
+    # group the images of one request differently from another's, which moves the float32
+    # probabilities by ~1e-8.
+    for a, b in zip(predictions, named.json()["predictions"], strict=True):
+        assert a["classes"] == b["classes"] and a["names"] == b["names"]
+        np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-6)
     assert len(predictions) == len(files)
     for i, pred in enumerate(predictions):
         assert set(pred) == set(reference)  # one object per instance, keyed by output name
@@ -165,8 +170,11 @@ def test_tf_serving_endpoint_answers_as_the_exported_signature(
         names = [n.decode() for n in reference["names"][i]]
         for c, name in zip(pred["classes"], pred["names"]):
             assert name == names[reference["classes"][i].tolist().index(c)]
-        for key in tfserving.OUTPUTS:
-            assert outputs[key][i] == pred[key]  # columnar: the same numbers, by output
+        for key in tfserving.OUTPUTS:  # columnar: the same answers, by output
+            if key == "probs":
+                np.testing.assert_allclose(outputs[key][i], pred[key], atol=1e-6)
+            else:
+                assert outputs[key][i] == pred[key]
     empty = client.post("/v1/models/fastfood:predict", json={"instances": []})
     assert empty.status_code == 200 and empty.json() == {"predictions": []}
 
