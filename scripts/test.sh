@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (see setup.sh) and run the test suite. Extra arguments go to pytest.
 #
-#   scripts/test.sh            the whole suite (about 8 minutes on 2 CPU cores)
+#   scripts/test.sh            the whole suite (about 14 minutes on 2 CPU cores, two pytest workers)
 #   scripts/test.sh --quick    without the slow tests and without the tests that need DALI's
 #                              TensorFlow plugin (markers slow, dali): about 3 minutes, and it
 #                              passes where the plugin could not be built
